@@ -1,0 +1,134 @@
+"""The embedded hot tier: per source, the latest value of every series and a window of
+recent batches, all in memory. Work per batch is O(series), never a Python loop per frame."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sysmonstm.store.model import (
+    LatestValue,
+    SeriesBatch,
+    SeriesPoints,
+    SourceInfo,
+    SourceState,
+    Tier,
+)
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class _Source:
+    info: SourceInfo
+    first_seen_ms: int
+    last_seen_ms: int
+    interval_ms: int
+    latest: dict[str, tuple[int, float]] = field(default_factory=dict)
+    batches: deque[SeriesBatch] = field(default_factory=deque)
+
+
+class MemoryHot:
+    """Hot tier in this process. ``window_ms`` bounds what ``recent`` can return."""
+
+    def __init__(self, url: str = "memory://", *, window_ms: int = 300_000,
+                 now_ms: Callable[[], int] = _wall_ms) -> None:
+        self.url = url
+        self.window_ms = window_ms
+        self._now_ms = now_ms
+        self._sources: dict[tuple[str, str], _Source] = {}
+        self._columns: dict[tuple[str, ...], dict[str, int]] = {}
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._sources.clear()
+
+    async def write(self, batches: Sequence[SeriesBatch]) -> None:
+        now = self._now_ms()
+        for batch in batches:
+            if len(batch.times_ms) == 0:
+                continue
+            key = (batch.source.domain, batch.source.id)
+            first_t, last_t = int(batch.times_ms.min()), int(batch.times_ms.max())
+            src = self._sources.get(key)
+            if src is None:
+                src = _Source(batch.source, first_t, last_t, batch.interval_ms)
+                self._sources[key] = src
+            src.info = batch.source
+            src.interval_ms = batch.interval_ms
+            self._update_latest(src, batch, last_t)
+            src.last_seen_ms = max(src.last_seen_ms, last_t)
+            src.first_seen_ms = min(src.first_seen_ms, first_t)
+            if last_t >= now - self.window_ms:
+                src.batches.append(batch)
+            self._trim(src, now)
+
+    def _update_latest(self, src: _Source, batch: SeriesBatch, last_t: int) -> None:
+        row = int(np.argmax(batch.times_ms))
+        values = batch.values[row].tolist()
+        if last_t >= src.last_seen_ms:
+            src.latest.update(zip(batch.series, ((last_t, v) for v in values), strict=True))
+            return
+        for name, v in zip(batch.series, values, strict=True):  # a late batch: per series
+            seen = src.latest.get(name)
+            if seen is None or seen[0] <= last_t:
+                src.latest[name] = (last_t, v)
+
+    def _trim(self, src: _Source, now: int) -> None:
+        cutoff = now - self.window_ms
+        while src.batches and int(src.batches[0].times_ms.max()) < cutoff:
+            src.batches.popleft()
+
+    async def sources(self, domain: str) -> list[SourceState]:
+        found = [
+            SourceState(s.info, s.first_seen_ms, s.last_seen_ms, s.interval_ms, len(s.latest))
+            for (d, _), s in self._sources.items()
+            if d == domain
+        ]
+        return sorted(found, key=lambda s: s.last_seen_ms, reverse=True)
+
+    async def latest(self, domain: str, source_id: str) -> list[LatestValue]:
+        src = self._sources.get((domain, source_id))
+        if src is None:
+            return []
+        return [LatestValue(k, t, v) for k, (t, v) in sorted(src.latest.items())]
+
+    async def recent(self, domain: str, source_id: str, series: str,
+                     since_ms: int) -> SeriesPoints:
+        src = self._sources.get((domain, source_id))
+        if src is None:
+            return SeriesPoints.empty(series, Tier.HOT, 0)
+        self._trim(src, self._now_ms())
+        times: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        for batch in src.batches:
+            col = self._column(batch.series).get(series)
+            if col is None:
+                continue
+            keep = batch.times_ms >= since_ms
+            if keep.any():
+                times.append(batch.times_ms[keep])
+                values.append(batch.values[keep, col])
+        if not times:
+            return SeriesPoints.empty(series, Tier.HOT, src.interval_ms)
+        t = np.concatenate(times)
+        v = np.concatenate(values)
+        order = np.argsort(t, kind="stable")
+        return SeriesPoints.raw(series, Tier.HOT, src.interval_ms, t[order], v[order])
+
+    def _column(self, series: tuple[str, ...]) -> dict[str, int]:
+        cols = self._columns.get(series)
+        if cols is None:
+            if len(self._columns) > 10_000:
+                self._columns.clear()
+            cols = {name: i for i, name in enumerate(series)}
+            self._columns[series] = cols
+        return cols

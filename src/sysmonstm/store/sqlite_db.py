@@ -1,0 +1,111 @@
+"""SQLite plumbing for the embedded warm tier: connections, schema, partitions, id lookups.
+
+Layout (chosen for bytes per sample and write speed, see docs/benchmarks.md):
+- ``raw_YYYYMMDD``: one row per (source, instant): the batch's values as a float64 blob in
+  the order of a stored *layout* (the list of series ids). A row carries ~100 samples, so the
+  index costs 1/100 of a narrow row's.
+- ``m1_YYYYMM`` / ``h1_YYYY``: one narrow row per (series, bucket): min, max, sum, count, last.
+- ``sources`` (watermarks and rollup progress), ``series``, ``layouts``, ``dirty`` (buckets to
+  roll up again after late data), ``records`` (alert history and similar documents).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from sysmonstm.store.model import Tier
+from sysmonstm.store.partitions import partition_name
+
+SCHEMA_VERSION = 1
+
+_DDL = [
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS sources (
+        id INTEGER PRIMARY KEY,
+        domain TEXT NOT NULL,
+        key TEXT NOT NULL,
+        name TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        first_ms INTEGER NOT NULL,
+        last_ms INTEGER NOT NULL,
+        interval_ms INTEGER NOT NULL,
+        stored_seq INTEGER NOT NULL,
+        m1_through INTEGER NOT NULL,
+        h1_through INTEGER NOT NULL,
+        UNIQUE (domain, key))""",
+    """CREATE TABLE IF NOT EXISTS series (
+        id INTEGER PRIMARY KEY,
+        source_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        UNIQUE (source_id, key))""",
+    "CREATE TABLE IF NOT EXISTS layouts (id INTEGER PRIMARY KEY, ids BLOB NOT NULL UNIQUE)",
+    """CREATE TABLE IF NOT EXISTS dirty (
+        source_id INTEGER NOT NULL, tier TEXT NOT NULL, bucket INTEGER NOT NULL,
+        PRIMARY KEY (source_id, tier, bucket)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS records (
+        kind TEXT NOT NULL, id TEXT NOT NULL, time_ms INTEGER NOT NULL, key TEXT NOT NULL,
+        body TEXT NOT NULL, PRIMARY KEY (kind, id))""",
+    "CREATE INDEX IF NOT EXISTS records_by_time ON records (kind, time_ms)",
+    "CREATE INDEX IF NOT EXISTS records_by_key ON records (kind, key, time_ms)",
+]
+
+
+def connect(path: Path, *, synchronous: str = "full", readonly: bool = False) -> sqlite3.Connection:
+    """A connection in WAL mode; the caller owns it (one thread at a time)."""
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=30.0,
+        cached_statements=256,
+    )
+    conn.execute("PRAGMA busy_timeout = 30000")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'full' else 'NORMAL'}")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA cache_size = -65536")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Create what is missing; refuse a database written by a newer schema."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for stmt in _DDL:
+            conn.execute(stmt)
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None:
+            conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) > SCHEMA_VERSION:
+            raise RuntimeError(f"database schema {row[0]} is newer than this sysmonstm")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def partition_ddl(tier: Tier, name: str) -> str:
+    if tier is Tier.RAW:
+        return (
+            f"CREATE TABLE IF NOT EXISTS {name} (source_id INTEGER NOT NULL, t INTEGER NOT NULL,"
+            " seq INTEGER NOT NULL, layout_id INTEGER NOT NULL, vals BLOB NOT NULL,"
+            " PRIMARY KEY (source_id, t, seq)) WITHOUT ROWID"
+        )
+    return (
+        f"CREATE TABLE IF NOT EXISTS {name} (series_id INTEGER NOT NULL, t INTEGER NOT NULL,"
+        " min REAL NOT NULL, max REAL NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL,"
+        " last REAL NOT NULL, PRIMARY KEY (series_id, t)) WITHOUT ROWID"
+    )
+
+
+def existing_tables(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {r[0] for r in rows}
+
+
+def ensure_partition(conn: sqlite3.Connection, known: set[str], tier: Tier, t_ms: int) -> str:
+    """The partition table for ``t_ms``, created if needed (``known`` caches names)."""
+    name = partition_name(tier, t_ms)
+    if name not in known:
+        conn.execute(partition_ddl(tier, name))
+        known.add(name)
+    return name

@@ -1,0 +1,347 @@
+"""The embedded warm tier on SQLite (WAL). One writer thread, a pool of reader threads.
+
+Writes are one transaction per call (data, new series and layouts, watermarks), so a crash
+leaves either all of a flush or none of it, and the watermark never runs ahead of the data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import unquote, urlsplit
+
+import numpy as np
+
+from sysmonstm.errors import BackendError, ConfigError
+from sysmonstm.store import sqlite_db as db
+from sysmonstm.store.model import (
+    LatestValue,
+    Record,
+    Retention,
+    SeriesBatch,
+    SeriesPoints,
+    SourceInfo,
+    SourceState,
+    Tier,
+)
+from sysmonstm.store.partitions import parse_partition
+from sysmonstm.store.sqlite_read import SqliteReader
+from sysmonstm.store.sqlite_rollup import RollupJob
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class SourceRow:
+    """Writer-side cache of a ``sources`` row."""
+
+    id: int
+    stored_seq: int
+    first_ms: int
+    last_ms: int
+    m1_through: int
+    h1_through: int
+    info: SourceInfo
+    interval_ms: int
+
+
+def sqlite_path(url: str) -> Path:
+    """``sqlite:///abs/path.db`` or ``sqlite://relative.db`` to a path."""
+    parts = urlsplit(url)
+    raw = unquote((parts.netloc or "") + parts.path)
+    if not raw or raw.endswith("/"):
+        raise ConfigError(f"{url!r}: a SQLite URL names a file, e.g. sqlite:///var/lib/x.db")
+    return Path(raw)
+
+
+class SqliteWarm:
+    """Warm tier in one SQLite file (see ``sqlite_db`` for the layout)."""
+
+    def __init__(self, url: str, *, retention: Retention | None = None,
+                 synchronous: str = "full") -> None:
+        self.url = url
+        self.path = sqlite_path(url)
+        self.retention = retention or Retention()
+        self._synchronous = synchronous
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="warm-writer")
+        self._readers = ThreadPoolExecutor(4, thread_name_prefix="warm-reader")
+        self._local = threading.local()
+        self._w: sqlite3.Connection | None = None
+        self._tables: set[str] = set()
+        self._sources: dict[tuple[str, str], SourceRow] = {}
+        self._series: dict[tuple[int, str], int] = {}
+        self._layouts: dict[bytes, int] = {}
+        self._all_readers: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self._on_writer(self._open_sync)
+
+    def _open_sync(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._w = db.connect(self.path, synchronous=self._synchronous)
+            db.migrate(self._w)
+        except (sqlite3.Error, OSError) as exc:
+            raise BackendError(f"cannot open warm tier {self.path}: {exc}") from exc
+        self._tables = db.existing_tables(self._w)
+
+    async def close(self) -> None:
+        if self._w is not None:
+            await self._on_writer(self._close_sync)
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        with self._lock:
+            for conn in self._all_readers:
+                conn.close()
+            self._all_readers.clear()
+
+    def _close_sync(self) -> None:
+        assert self._w is not None
+        self._w.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._w.close()
+        self._w = None
+
+    async def _on_writer(self, fn: Callable[[], T]) -> T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
+        except sqlite3.Error as exc:
+            raise BackendError(f"warm tier {self.path}: {exc}") from exc
+
+    async def _on_reader(self, fn: Callable[[SqliteReader], T]) -> T:
+        def run() -> T:
+            reader: SqliteReader | None = getattr(self._local, "reader", None)
+            if reader is None:
+                conn = db.connect(self.path, readonly=True)
+                with self._lock:
+                    self._all_readers.append(conn)
+                reader = SqliteReader(conn)
+                self._local.reader = reader
+            return fn(reader)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+        except sqlite3.Error as exc:
+            raise BackendError(f"warm tier {self.path}: {exc}") from exc
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._w is None:
+            raise BackendError("warm tier is not open")
+        return self._w
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def write(self, batches: Sequence[SeriesBatch]) -> list[SeriesBatch]:
+        if not batches:
+            return []
+        return await self._on_writer(lambda: self._write_sync(batches))
+
+    def _write_sync(self, batches: Sequence[SeriesBatch]) -> list[SeriesBatch]:
+        conn = self.conn
+        touched: dict[tuple[str, str], SourceRow] = {}
+        new_series: dict[tuple[int, str], int] = {}
+        new_layouts: dict[bytes, int] = {}
+        stored: list[SeriesBatch] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for batch in batches:
+                key = (batch.source.domain, batch.source.id)
+                row = touched.get(key)
+                if row is None:
+                    row = replace(self._source_row(batch))
+                    touched[key] = row
+                if batch.sequence <= row.stored_seq or len(batch.times_ms) == 0:
+                    continue
+                ids = self._series_ids(row.id, batch.series, new_series)
+                layout = self._layout_id(ids, new_layouts)
+                self._insert_frames(row, batch, layout)
+                self._mark_dirty(row, batch)
+                row.stored_seq = batch.sequence
+                row.first_ms = min(row.first_ms, int(batch.times_ms.min()))
+                row.last_ms = max(row.last_ms, int(batch.times_ms.max()))
+                row.info, row.interval_ms = batch.source, batch.interval_ms
+                stored.append(batch)
+            for row in touched.values():
+                conn.execute(
+                    "UPDATE sources SET stored_seq=?, first_ms=?, last_ms=?, name=?, labels=?,"
+                    " interval_ms=? WHERE id=?",
+                    (row.stored_seq, row.first_ms, row.last_ms, row.info.name,
+                     json.dumps(dict(row.info.labels)), row.interval_ms, row.id),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            self._tables = db.existing_tables(conn)
+            self._sources.clear()
+            raise
+        self._sources.update(touched)
+        self._series.update(new_series)
+        self._layouts.update(new_layouts)
+        return stored
+
+    def _source_row(self, batch: SeriesBatch) -> SourceRow:
+        key = (batch.source.domain, batch.source.id)
+        cached = self._sources.get(key)
+        if cached is not None:
+            return cached
+        conn = self.conn
+        found = conn.execute(
+            "SELECT id, stored_seq, first_ms, last_ms, m1_through, h1_through, interval_ms"
+            " FROM sources WHERE domain=? AND key=?", key,
+        ).fetchone()
+        if found is None:
+            first = int(batch.times_ms.min())
+            cur = conn.execute(
+                "INSERT INTO sources (domain, key, name, labels, first_ms, last_ms, interval_ms,"
+                " stored_seq, m1_through, h1_through) VALUES (?,?,?,?,?,?,?,0,?,?)",
+                (*key, batch.source.name, json.dumps(dict(batch.source.labels)), first, first,
+                 batch.interval_ms, first - first % 60_000, first - first % 3_600_000),
+            )
+            assert cur.lastrowid is not None
+            found = (cur.lastrowid, 0, first, first, first - first % 60_000,
+                     first - first % 3_600_000, batch.interval_ms)
+        sid, seq, first_ms, last_ms, m1, h1, interval = found
+        return SourceRow(sid, seq, first_ms, last_ms, m1, h1, batch.source, interval)
+
+    def _series_ids(self, source_id: int, keys: tuple[str, ...],
+                    pending: dict[tuple[int, str], int]) -> list[int]:
+        out: list[int] = []
+        conn = self.conn
+        for key in keys:
+            k = (source_id, key)
+            sid = self._series.get(k) or pending.get(k)
+            if sid is None:
+                row = conn.execute(
+                    "SELECT id FROM series WHERE source_id=? AND key=?", k
+                ).fetchone()
+                if row is None:
+                    cur = conn.execute("INSERT INTO series (source_id, key) VALUES (?,?)", k)
+                    assert cur.lastrowid is not None
+                    sid = cur.lastrowid
+                else:
+                    sid = int(row[0])
+                pending[k] = sid
+            out.append(sid)
+        return out
+
+    def _layout_id(self, ids: list[int], pending: dict[bytes, int]) -> int:
+        blob = np.asarray(ids, dtype="<i8").tobytes()
+        lid = self._layouts.get(blob) or pending.get(blob)
+        if lid is None:
+            conn = self.conn
+            row = conn.execute("SELECT id FROM layouts WHERE ids=?", (blob,)).fetchone()
+            if row is None:
+                cur = conn.execute("INSERT INTO layouts (ids) VALUES (?)", (blob,))
+                assert cur.lastrowid is not None
+                lid = cur.lastrowid
+            else:
+                lid = int(row[0])
+            pending[blob] = lid
+        return lid
+
+    def _insert_frames(self, row: SourceRow, batch: SeriesBatch, layout: int) -> None:
+        times = batch.times_ms
+        days = times // 86_400_000
+        values = np.ascontiguousarray(batch.values, dtype="<f8")
+        for day in np.unique(days).tolist():
+            idx = np.flatnonzero(days == day)
+            table = db.ensure_partition(self.conn, self._tables, Tier.RAW, int(times[idx[0]]))
+            self.conn.executemany(
+                f"INSERT INTO {table} (source_id, t, seq, layout_id, vals) VALUES (?,?,?,?,?)",
+                [(row.id, int(times[i]), batch.sequence, layout, values[i].tobytes())
+                 for i in idx.tolist()],
+            )
+
+    def _mark_dirty(self, row: SourceRow, batch: SeriesBatch) -> None:
+        """Late samples (before what is rolled up) mark their buckets for a recompute."""
+        for tier, through, step in (("1m", row.m1_through, 60_000),
+                                    ("1h", row.h1_through, 3_600_000)):
+            late = batch.times_ms[batch.times_ms < through]
+            if len(late):
+                buckets = np.unique(late - late % step).tolist()
+                self.conn.executemany(
+                    "INSERT OR IGNORE INTO dirty (source_id, tier, bucket) VALUES (?,?,?)",
+                    [(row.id, tier, b) for b in buckets],
+                )
+
+    # -- rollups and retention -------------------------------------------------------------
+
+    async def rollup(self) -> int:
+        def run() -> int:
+            try:
+                return RollupJob(self.conn, self._tables).run()
+            finally:
+                self._sources.clear()  # rollup progress moved; writes must mark late data
+
+        return await self._on_writer(run)
+
+    async def enforce_retention(self, now_ms: int) -> dict[Tier, int]:
+        return await self._on_writer(lambda: self._retention_sync(now_ms))
+
+    def _retention_sync(self, now_ms: int) -> dict[Tier, int]:
+        dropped = {Tier.RAW: 0, Tier.M1: 0, Tier.H1: 0}
+        conn = self.conn
+        for name in sorted(db.existing_tables(conn)):
+            parsed = parse_partition(name)
+            if parsed is None:
+                continue
+            tier, _, end = parsed
+            if end <= now_ms - self.retention.of(tier):
+                conn.execute(f"DROP TABLE {name}")
+                self._tables.discard(name)
+                dropped[tier] += 1
+        conn.execute("DELETE FROM records WHERE time_ms < ?", (now_ms - self.retention.h1_ms,))
+        return dropped
+
+    # -- records ---------------------------------------------------------------------------
+
+    async def append_records(self, records: Sequence[Record]) -> None:
+        if records:
+            await self._on_writer(lambda: self._append_records_sync(records))
+
+    def _append_records_sync(self, records: Sequence[Record]) -> None:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                "INSERT OR IGNORE INTO records (kind, id, time_ms, key, body) VALUES (?,?,?,?,?)",
+                [(r.kind, r.id, r.time_ms, r.key, json.dumps(r.body)) for r in records],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def records(self, kind: str, *, start_ms: int = 0, end_ms: int | None = None,
+                      key: str | None = None, limit: int = 1000) -> list[Record]:
+        return await self._on_reader(lambda r: r.records(kind, start_ms, end_ms, key, limit))
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def stored_through(self, domain: str, source_id: str) -> int:
+        return await self._on_reader(lambda r: r.stored_through(domain, source_id))
+
+    async def sources(self, domain: str) -> list[SourceState]:
+        return await self._on_reader(lambda r: r.sources(domain))
+
+    async def series(self, domain: str, source_id: str) -> list[str]:
+        return await self._on_reader(lambda r: r.series(domain, source_id))
+
+    async def latest(self, domain: str, source_id: str) -> list[LatestValue]:
+        return await self._on_reader(lambda r: r.latest(domain, source_id))
+
+    async def read(self, domain: str, source_id: str, series: str, start_ms: int, end_ms: int,
+                   tier: Tier) -> SeriesPoints:
+        return await self._on_reader(
+            lambda r: r.read(domain, source_id, series, start_ms, end_ms, tier)
+        )

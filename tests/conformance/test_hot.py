@@ -1,0 +1,90 @@
+"""Hot tier conformance: every backend in ``HOTS`` must pass all of these."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from sysmonstm.store.hot import HotTier
+from sysmonstm.store.model import Tier
+from tests.conformance.backends import HOTS
+from tests.conformance.helpers import T0, batch, source, ticks
+
+
+class Clock:
+    def __init__(self, now_ms: int) -> None:
+        self.now = now_ms
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(T0 + 60_000)
+
+
+@pytest.fixture(params=sorted(HOTS), ids=lambda name: f"hot={name}")
+async def hot(request: pytest.FixtureRequest, tmp_path: Path,
+              clock: Clock) -> AsyncIterator[HotTier]:
+    async with HOTS[request.param](tmp_path, clock) as h:
+        yield h
+
+
+async def test_latest_holds_the_newest_value_of_each_series(hot: HotTier) -> None:
+    await hot.write(ticks(1, T0, 10))
+    latest = {lv.series: (lv.time_ms, lv.value) for lv in await hot.latest("metrics", "m1")}
+    assert latest == {"cpu.used": (T0 + 9000, 9.0), 'disk.used_pct{mount="/"}': (T0 + 9000, 109.0)}
+
+
+async def test_a_late_batch_never_replaces_a_newer_latest(hot: HotTier) -> None:
+    await hot.write([batch(2, [T0 + 5000], [[5.0, 50.0]])])
+    await hot.write([batch(3, [T0 + 1000], [[1.0, 10.0]])])
+    latest = {lv.series: lv.value for lv in await hot.latest("metrics", "m1")}
+    assert latest == {"cpu.used": 5.0, 'disk.used_pct{mount="/"}': 50.0}
+
+
+async def test_series_that_appear_later_join_the_latest_values(hot: HotTier) -> None:
+    await hot.write([batch(1, [T0], [[1.0, 2.0]])])
+    await hot.write([batch(2, [T0 + 1000], [[3.0]], series=("temp.celsius",))])
+    latest = {lv.series: lv.value for lv in await hot.latest("metrics", "m1")}
+    assert latest == {"cpu.used": 1.0, 'disk.used_pct{mount="/"}': 2.0, "temp.celsius": 3.0}
+
+
+async def test_sources_are_listed_per_domain_most_recent_first(hot: HotTier) -> None:
+    await hot.write(ticks(1, T0, 3, src=source("a", name="alpha")))
+    await hot.write(ticks(1, T0 + 10_000, 3, src=source("b", name="beta")))
+    await hot.write(ticks(1, T0, 3, src=source("c", domain="deskmeter")))
+    states = await hot.sources("metrics")
+    assert [s.source.id for s in states] == ["b", "a"]
+    assert states[0].source.name == "beta"
+    assert states[0].source.labels == (("role", "web"),)
+    assert states[0].last_seen_ms == T0 + 12_000
+    assert states[0].first_seen_ms == T0 + 10_000
+    assert states[0].series_count == 2
+    assert [s.source.id for s in await hot.sources("deskmeter")] == ["c"]
+
+
+async def test_recent_returns_points_since_a_time_in_order(hot: HotTier) -> None:
+    await hot.write(ticks(1, T0, 30))
+    pts = await hot.recent("metrics", "m1", "cpu.used", T0 + 20_000)
+    assert pts.tier is Tier.HOT
+    assert pts.times_ms.tolist() == [T0 + i * 1000 for i in range(20, 30)]
+    assert pts.avg.tolist() == [float(i) for i in range(20, 30)]
+
+
+async def test_recent_forgets_what_falls_out_of_the_window(hot: HotTier, clock: Clock) -> None:
+    await hot.write(ticks(1, T0, 10))
+    clock.now = T0 + hot.window_ms + 20_000
+    await hot.write(ticks(11, T0 + hot.window_ms + 10_000, 5))
+    pts = await hot.recent("metrics", "m1", "cpu.used", 0)
+    assert pts.times_ms.min() >= clock.now - hot.window_ms
+
+
+async def test_unknown_sources_and_series_read_as_empty(hot: HotTier) -> None:
+    await hot.write(ticks(1, T0, 3))
+    assert await hot.latest("metrics", "nope") == []
+    assert len(await hot.recent("metrics", "nope", "cpu.used", 0)) == 0
+    assert len(await hot.recent("metrics", "m1", "no.such", 0)) == 0

@@ -1,0 +1,187 @@
+"""Warm tier conformance: every backend in ``WARMS`` must pass all of these."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sysmonstm.errors import BackendError
+from sysmonstm.store.model import Record, Retention, Tier
+from sysmonstm.store.warm import WarmTier
+from tests.conformance.backends import WARMS
+from tests.conformance.helpers import T0, batch, source, ticks
+
+DISK = 'disk.used_pct{mount="/"}'
+
+
+@pytest.fixture(params=sorted(WARMS), ids=lambda name: f"warm={name}")
+def warm_factory(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def warm(warm_factory: str, tmp_path: Path) -> AsyncIterator[WarmTier]:
+    async with WARMS[warm_factory](tmp_path, Retention()) as w:
+        yield w
+
+
+async def test_write_returns_new_batches_and_moves_the_watermark(warm: WarmTier) -> None:
+    stored = await warm.write(ticks(1, T0, 5))
+    assert [b.sequence for b in stored] == [1, 2, 3, 4, 5]
+    assert await warm.stored_through("metrics", "m1") == 5
+    assert await warm.stored_through("metrics", "other") == 0
+
+
+async def test_replayed_batches_are_skipped_and_stored_once(warm: WarmTier) -> None:
+    await warm.write(ticks(1, T0, 5))
+    again = await warm.write(ticks(1, T0, 8))
+    assert [b.sequence for b in again] == [6, 7, 8]
+    pts = await warm.read("metrics", "m1", "cpu.used", T0, T0 + 60_000, Tier.RAW)
+    assert pts.times_ms.tolist() == [T0 + i * 1000 for i in range(8)]
+
+
+async def test_raw_reads_return_exact_samples(warm: WarmTier) -> None:
+    await warm.write([batch(1, [T0, T0 + 1000, T0 + 2000],
+                            [[1.5, 10.0], [2.25, 20.0], [-3.0, 30.0]])])
+    pts = await warm.read("metrics", "m1", DISK, T0, T0 + 3000, Tier.RAW)
+    assert pts.times_ms.tolist() == [T0, T0 + 1000, T0 + 2000]
+    assert pts.avg.tolist() == [10.0, 20.0, 30.0]
+    cpu = await warm.read("metrics", "m1", "cpu.used", T0 + 1000, T0 + 2000, Tier.RAW)
+    assert cpu.avg.tolist() == [2.25]
+
+
+async def test_a_source_whose_series_change_reads_each_series_right(warm: WarmTier) -> None:
+    await warm.write([batch(1, [T0], [[1.0, 2.0]])])
+    await warm.write([batch(2, [T0 + 1000], [[5.0, 3.0, 4.0]],
+                            series=("temp.celsius", "cpu.used", DISK))])
+    cpu = await warm.read("metrics", "m1", "cpu.used", T0, T0 + 2000, Tier.RAW)
+    assert cpu.avg.tolist() == [1.0, 3.0]
+    temp = await warm.read("metrics", "m1", "temp.celsius", T0, T0 + 2000, Tier.RAW)
+    assert temp.times_ms.tolist() == [T0 + 1000]
+    assert await warm.series("metrics", "m1") == sorted(["cpu.used", DISK, "temp.celsius"])
+
+
+async def test_rollups_hold_min_max_avg_count_per_minute_and_hour(warm: WarmTier) -> None:
+    await warm.write(ticks(1, T0, 3 * 3600, step_ms=1000))
+    assert await warm.rollup() > 0
+    m1 = await warm.read("metrics", "m1", "cpu.used", T0, T0 + 180_000, Tier.M1)
+    assert m1.times_ms.tolist() == [T0, T0 + 60_000, T0 + 120_000]
+    assert m1.min.tolist() == [0.0, 60.0, 120.0]
+    assert m1.max.tolist() == [59.0, 119.0, 179.0]
+    assert m1.avg.tolist() == [29.5, 89.5, 149.5]
+    assert m1.count.tolist() == [60, 60, 60]
+    h1 = await warm.read("metrics", "m1", "cpu.used", T0, T0 + 3 * 3_600_000, Tier.H1)
+    assert h1.times_ms.tolist() == [T0, T0 + 3_600_000, T0 + 7_200_000]
+    assert h1.count.tolist() == [3600, 3600, 3600]
+    assert h1.min.tolist() == [0.0, 3600.0, 7200.0]
+    assert h1.avg.tolist() == pytest.approx([1799.5, 5399.5, 8999.5])
+
+
+async def test_rollup_tiers_reach_the_newest_sample_before_a_rollup(warm: WarmTier) -> None:
+    await warm.write(ticks(1, T0, 150))
+    m1 = await warm.read("metrics", "m1", "cpu.used", T0, T0 + 150_000, Tier.M1)
+    assert m1.count.tolist() == [60, 60, 30]
+    h1 = await warm.read("metrics", "m1", "cpu.used", T0, T0 + 150_000, Tier.H1)
+    assert h1.count.tolist() == [150]
+    assert h1.max.tolist() == [149.0]
+
+
+async def test_rollups_are_idempotent(warm: WarmTier) -> None:
+    await warm.write(ticks(1, T0, 600))
+    await warm.rollup()
+    await warm.rollup()
+    m1 = await warm.read("metrics", "m1", "cpu.used", T0, T0 + 600_000, Tier.M1)
+    assert m1.count.tolist() == [60] * 10
+
+
+async def test_late_samples_are_rolled_up_again(warm: WarmTier) -> None:
+    await warm.write(ticks(1, T0, 600))
+    await warm.rollup()
+    late = batch(601, [T0 + 90_500], [[1000.0, 0.0]])
+    assert len(await warm.write([late])) == 1
+    await warm.rollup()
+    m1 = await warm.read("metrics", "m1", "cpu.used", T0 + 60_000, T0 + 120_000, Tier.M1)
+    assert m1.count.tolist() == [61]
+    assert m1.max.tolist() == [1000.0]
+    h1 = await warm.read("metrics", "m1", "cpu.used", T0, T0 + 3_600_000, Tier.H1)
+    assert h1.max.tolist() == [1000.0]
+    assert h1.count.tolist() == [601]
+
+
+async def test_frames_across_midnight_land_in_their_days(warm: WarmTier) -> None:
+    midnight = T0 - T0 % 86_400_000 + 86_400_000
+    await warm.write(ticks(1, midnight - 3000, 6))
+    pts = await warm.read("metrics", "m1", "cpu.used", midnight - 10_000, midnight + 10_000,
+                          Tier.RAW)
+    assert pts.avg.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+async def test_sources_series_and_latest_describe_what_is_stored(warm: WarmTier) -> None:
+    await warm.write(ticks(1, T0, 10, src=source("a", name="alpha")))
+    await warm.write(ticks(1, T0 + 5000, 10, src=source("b", name="beta")))
+    states = await warm.sources("metrics")
+    assert [s.source.id for s in states] == ["b", "a"]
+    assert states[0].source.name == "beta"
+    assert states[0].source.labels == (("role", "web"),)
+    assert (states[0].first_seen_ms, states[0].last_seen_ms) == (T0 + 5000, T0 + 14_000)
+    assert states[0].series_count == 2
+    latest = {lv.series: (lv.time_ms, lv.value) for lv in await warm.latest("metrics", "a")}
+    assert latest == {"cpu.used": (T0 + 9000, 9.0), DISK: (T0 + 9000, 109.0)}
+    assert await warm.sources("deskmeter") == []
+    assert await warm.latest("metrics", "nope") == []
+
+
+async def test_retention_drops_old_data_per_tier(warm_factory: str, tmp_path: Path) -> None:
+    day = 86_400_000
+    retention = Retention(raw_ms=2 * day, m1_ms=400 * day, h1_ms=800 * day)
+    async with WARMS[warm_factory](tmp_path, retention) as warm:
+        await warm.write(ticks(1, T0 - 5 * day, 120))
+        await warm.write(ticks(121, T0, 120))
+        await warm.rollup()
+        dropped = await warm.enforce_retention(T0 + 60_000)
+        assert dropped[Tier.RAW] >= 1
+        old = await warm.read("metrics", "m1", "cpu.used", T0 - 6 * day, T0 - 4 * day,
+                              Tier.RAW)
+        assert len(old) == 0
+        new = await warm.read("metrics", "m1", "cpu.used", T0, T0 + 120_000, Tier.RAW)
+        assert len(new) == 120
+        rolled = await warm.read("metrics", "m1", "cpu.used", T0 - 6 * day, T0 - 4 * day,
+                                 Tier.M1)
+        assert rolled.count.tolist() == [60, 60]
+
+
+async def test_data_and_watermarks_survive_a_reopen(warm_factory: str, tmp_path: Path) -> None:
+    async with WARMS[warm_factory](tmp_path, Retention()) as warm:
+        await warm.write(ticks(1, T0, 10))
+    async with WARMS[warm_factory](tmp_path, Retention()) as warm:
+        assert await warm.stored_through("metrics", "m1") == 10
+        assert [b.sequence for b in await warm.write(ticks(1, T0, 12))] == [11, 12]
+        pts = await warm.read("metrics", "m1", "cpu.used", T0, T0 + 60_000, Tier.RAW)
+        assert np.array_equal(pts.avg, np.arange(12, dtype=np.float64))
+
+
+async def test_records_are_kept_once_and_listed_newest_first(warm: WarmTier) -> None:
+    recs = [Record("alert", f"r{i}", T0 + i, f"k{i % 2}", {"n": i}) for i in range(5)]
+    await warm.append_records(recs)
+    await warm.append_records(recs[:2])
+    got = await warm.records("alert")
+    assert [r.id for r in got] == ["r4", "r3", "r2", "r1", "r0"]
+    assert got[0].body == {"n": 4}
+    assert [r.id for r in await warm.records("alert", key="k1")] == ["r3", "r1"]
+    window = await warm.records("alert", start_ms=T0 + 1, end_ms=T0 + 3)
+    assert [r.id for r in window] == ["r2", "r1"]
+    assert [r.id for r in await warm.records("alert", limit=2)] == ["r4", "r3"]
+    assert await warm.records("other") == []
+
+
+async def test_one_write_is_all_or_nothing(warm: WarmTier) -> None:
+    good = ticks(1, T0, 3)
+    broken = batch(4, [T0 + 3000, T0 + 3000], [[1.0, 2.0], [3.0, 4.0]])  # same instant twice
+    with pytest.raises(BackendError):
+        await warm.write([*good, broken])
+    assert await warm.stored_through("metrics", "m1") == 0
+    assert len(await warm.read("metrics", "m1", "cpu.used", T0, T0 + 10_000, Tier.RAW)) == 0
+    assert len(await warm.write(good)) == 3
