@@ -1,0 +1,1 @@
+"""System monitoring: psutil collectors, host rules, the fleet dashboard."""

@@ -1,0 +1,1 @@
+"""gRPC plumbing: servers, stream handlers, TLS, the sender's spool."""
