@@ -1,0 +1,82 @@
+// Boot: load hosts and alerts over REST, open the live socket, route between the overview
+// ("/") and host pages ("/host/<id>") without reloading.
+
+import "./style.css";
+import { fetchAlerts, fetchHosts } from "./api.js";
+import { HostPage } from "./hostpage.js";
+import { OverviewPage } from "./overview.js";
+import { bindRangeButtons } from "./range.js";
+import { AlertStore, HostStore, clock } from "./store.js";
+import { LiveSocket } from "./ws.js";
+
+const hosts = new HostStore();
+const alerts = new AlertStore();
+const app = document.getElementById("app");
+const conn = document.getElementById("conn");
+const filterInput = document.getElementById("filter");
+let page = null;
+
+function pageFor(path) {
+  const m = path.match(/^\/host\/([^/]+)\/?$/);
+  if (m) return new HostPage({ hosts, alerts }, decodeURIComponent(m[1]));
+  return new OverviewPage({ hosts, alerts, filterInput });
+}
+
+function render() {
+  if (page) page.unmount();
+  page = pageFor(location.pathname);
+  page.mount(app);
+  socket.setPatterns([...page.patterns(), "alerts.>"]);
+  window.scrollTo(0, 0);
+}
+
+async function refresh() {
+  try {
+    const list = await fetchHosts();
+    for (const h of list) {
+      if (typeof h.age_s === "number") clock.observe(h.last_seen_ms + h.age_s * 1000);
+      hosts.applyRest(h);
+    }
+  } catch (err) {
+    console.warn("sysmonstm: host list failed", err);
+  }
+  try {
+    alerts.reset((await fetchAlerts(0)).active || []);
+  } catch (err) {
+    console.warn("sysmonstm: alerts failed", err);
+  }
+}
+
+function onEvent(env) {
+  if (env.topic.startsWith("metrics.")) {
+    clock.observe(env.time_ms);
+    hosts.applyMetrics(env.payload);
+  } else if (env.topic.startsWith("alerts.")) {
+    alerts.apply(env.payload);
+  }
+}
+
+let wasLive = false;
+function onState(state, detail) {
+  conn.dataset.state = state;
+  conn.textContent = detail ? `${state} (${detail})` : state;
+  if (state === "live" && wasLive) refresh(); // catch up on what passed while offline
+  if (state === "live") wasLive = true;
+}
+
+const socket = new LiveSocket(onEvent, onState);
+
+document.addEventListener("click", (ev) => {
+  const a = ev.target.closest("a[href]");
+  if (!a || a.target || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.button !== 0) return;
+  const url = new URL(a.href, location.href);
+  if (url.origin !== location.origin || url.pathname.startsWith("/api/") || url.pathname === "/docs") return;
+  ev.preventDefault();
+  if (url.pathname !== location.pathname) history.pushState({}, "", url.pathname + location.search);
+  render();
+});
+window.addEventListener("popstate", render);
+
+bindRangeButtons(document);
+render();
+refresh();
