@@ -1,9 +1,11 @@
 """The server half of an ingest stream, for any domain: batches up, acks down.
 
 The request stream is read in order and each batch goes through the domain's pipeline. A
-second task writes an ``Ack`` whenever the source's durable watermark moves. A batch that
-cannot be accepted ends the call with INVALID_ARGUMENT or RESOURCE_EXHAUSTED and the trailing
-metadata ``sysmonstm-rejected-seq``; the batches before it are unaffected.
+second task writes an ``Ack`` whenever the source's durable watermark moves (also at once
+for a replayed batch that was already stored). A batch that cannot be accepted ends the call
+with INVALID_ARGUMENT or RESOURCE_EXHAUSTED and the trailing metadata
+``sysmonstm-rejected-seq``; the batches before it are unaffected. One stream carries one
+source.
 """
 
 from __future__ import annotations
@@ -19,23 +21,65 @@ from google.protobuf.message import DecodeError
 
 from sysmonstm.errors import InvalidInputError
 from sysmonstm.pipeline import Pipeline
+from sysmonstm.transport.status import REJECTED_SEQ
 from sysmonstm.v1.common_pb2 import Ack
 
 log = structlog.get_logger(__name__)
 
-REJECTED_SEQ = "sysmonstm-rejected-seq"
+Context = grpc.aio.ServicerContext[bytes, Ack]
 
 
-def _sequence_of(message: object) -> int:
-    seq = getattr(message, "sequence", 0)
-    return int(seq) if isinstance(seq, int) else 0
+class _Call:
+    """One open stream: its source, what was acked, and the task that writes acks."""
+
+    def __init__(self, pipeline: Pipeline[Any], context: Context) -> None:
+        self.pipeline = pipeline
+        self.context = context
+        self.source: str | None = None
+        self.acked = 0
+        self._known = asyncio.Event()
+        self._writing = asyncio.Lock()  # a write must never be cancelled halfway
+        self._task = asyncio.create_task(self._ack_loop())
+
+    def bind(self, source: str) -> None:
+        if self.source is None:
+            self.source = source
+            self._known.set()
+
+    async def _ack_loop(self) -> None:
+        await self._known.wait()
+        assert self.source is not None
+        while True:
+            mark = await self.pipeline.wait_stored(self.source, self.acked)
+            async with self._writing:
+                await self.context.write(Ack(stored_through=mark))
+                self.acked = mark
+
+    async def stop_acks(self) -> None:
+        if self._task.done():
+            return
+        async with self._writing:
+            self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def finish(self) -> None:
+        """The sender half-closed: answer once everything it sent is stored."""
+        if self.source is None:
+            return
+        accepted = self.pipeline.accepted_through(self.source)
+        mark = await self.pipeline.wait_stored(self.source, accepted - 1)
+        await self.stop_acks()
+        if mark > self.acked:
+            await self.context.write(Ack(stored_through=mark))
 
 
 class IngestStream:
     """Handles ``rpc Stream(stream Batch) returns (stream Ack)`` for one pipeline."""
 
-    def __init__(self, pipeline: Pipeline[Any], parse: Callable[[bytes], object],
-                 kind: str) -> None:
+    def __init__(
+        self, pipeline: Pipeline[Any], parse: Callable[[bytes], object], kind: str
+    ) -> None:
         self.pipeline = pipeline
         self.parse = parse
         self.kind = kind
@@ -49,34 +93,9 @@ class IngestStream:
         )
         return grpc.method_handlers_generic_handler(service, {method: rpc})
 
-    async def stream(self, _requests: object, context: grpc.aio.ServicerContext[bytes, Ack]
-                     ) -> None:
+    async def stream(self, _requests: object, context: Context) -> None:
         self.open_streams += 1
-        peer = context.peer()
-        source: str | None = None
-        acked = 0
-        wake = asyncio.Event()
-        writing = asyncio.Lock()  # a write must never be cancelled halfway
-
-        async def acker() -> None:
-            nonlocal acked
-            while True:
-                if source is None:
-                    await wake.wait()
-                    wake.clear()
-                    continue
-                mark = await self.pipeline.wait_stored(source, acked)
-                async with writing:
-                    await context.write(Ack(stored_through=mark))
-                    acked = mark
-
-        async def stop_acker() -> None:
-            async with writing:
-                ack_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ack_task
-
-        ack_task = asyncio.create_task(acker())
+        call = _Call(self.pipeline, context)
         try:
             while True:
                 data: object = await context.read()
@@ -86,25 +105,16 @@ class IngestStream:
                 seq = 0
                 try:
                     message = self._parse(data)
-                    seq = _sequence_of(message)
-                    admission = await self.pipeline.submit(message, expect_source=source)
+                    seq = getattr(message, "sequence", 0)
+                    admission = await self.pipeline.submit(message, expect_source=call.source)
                 except InvalidInputError as exc:
-                    await stop_acker()
-                    await self._reject(context, peer, seq, exc)
+                    await call.stop_acks()
+                    await self._reject(context, seq, exc)
                     return
-                if source is None:  # acks (also for replayed duplicates) come from acker
-                    source = admission.source
-                    wake.set()
-            # the sender half-closed: answer once everything it sent is stored
-            if source is not None:
-                accepted = self.pipeline.accepted_through(source)
-                mark = await self.pipeline.wait_stored(source, accepted - 1)
-                await stop_acker()
-                if mark > acked:
-                    await context.write(Ack(stored_through=mark))
+                call.bind(admission.source)
+            await call.finish()
         finally:
-            if not ack_task.done():
-                await stop_acker()
+            await call.stop_acks()
             self.open_streams -= 1
 
     def _parse(self, data: bytes) -> object:
@@ -113,11 +123,14 @@ class IngestStream:
         except DecodeError as exc:
             raise InvalidInputError(f"not a valid {self.kind} message: {exc}") from exc
 
-    async def _reject(self, context: grpc.aio.ServicerContext[bytes, Ack], peer: str, seq: int,
-                      exc: InvalidInputError) -> None:
-        code = (grpc.StatusCode.RESOURCE_EXHAUSTED if exc.code == "RESOURCE_EXHAUSTED"
-                else grpc.StatusCode.INVALID_ARGUMENT)
-        log.warning("batch rejected", kind=self.kind, peer=peer, sequence=seq,
-                    reason=exc.reason)
+    async def _reject(self, context: Context, seq: int, exc: InvalidInputError) -> None:
+        code = (
+            grpc.StatusCode.RESOURCE_EXHAUSTED
+            if exc.code == "RESOURCE_EXHAUSTED"
+            else grpc.StatusCode.INVALID_ARGUMENT
+        )
+        log.warning(
+            "batch rejected", kind=self.kind, peer=context.peer(), sequence=seq, reason=exc.reason
+        )
         context.set_trailing_metadata(((REJECTED_SEQ, str(seq)),))
         await context.abort(code, f"{self.kind} batch {seq} rejected: {exc.reason}")

@@ -1,0 +1,1 @@
+"""Tests of the sending side of a stream: spool, sender, TLS."""
