@@ -22,8 +22,9 @@ from tests.conftest import free_port
 
 def aggregator_settings(data_dir: Path, **aggregator: Any) -> Settings:
     listen = f"127.0.0.1:{free_port()}"
-    return load_settings({"data_dir": str(data_dir),
-                          "aggregator": {"listen": listen, **aggregator}})
+    return load_settings(
+        {"data_dir": str(data_dir), "aggregator": {"listen": listen, **aggregator}}
+    )
 
 
 @asynccontextmanager
@@ -96,15 +97,24 @@ def threaded_aggregator(settings: Settings) -> Iterator[ThreadedAggregator]:
         yield agg
 
 
-def metric_batch(machine_id: str, seq: int, *, t_ms: int | None = None,
-                 series: tuple[str, ...] = ("cpu.used", 'disk.used_pct{mount="/"}'),
-                 values: list[float] | None = None, hostname: str = "") -> MetricBatch:
+def metric_batch(
+    machine_id: str,
+    seq: int,
+    *,
+    t_ms: int | None = None,
+    series: tuple[str, ...] = ("cpu.used", 'disk.used_pct{mount="/"}'),
+    values: list[float] | None = None,
+    hostname: str = "",
+) -> MetricBatch:
     """A valid one-frame batch."""
     t = t_ms if t_ms is not None else time.time_ns() // 1_000_000
     batch = MetricBatch(
-        source=SourceIdentity(machine_id=machine_id, hostname=hostname or f"host-{machine_id}",
-                              labels={"env": "test"}),
-        sequence=seq, series=list(series), interval_ms=1000,
+        source=SourceIdentity(
+            machine_id=machine_id, hostname=hostname or f"host-{machine_id}", labels={"env": "test"}
+        ),
+        sequence=seq,
+        series=list(series),
+        interval_ms=1000,
     )
     vals = values if values is not None else list(np.linspace(1, 2, len(series)))
     batch.frames.add(time_unix_ms=t, values=vals)

@@ -74,9 +74,10 @@ class ListStages:
 @pytest.fixture
 async def running() -> AsyncIterator[tuple[Pipeline[Item], ListStages]]:
     stages = ListStages()
-    pipe: Pipeline[Item] = Pipeline(stages, PipelineOptions(queue_batches=4, flush_items=10,
-                                                            flush_age_s=0.05,
-                                                            retry_base_s=0.01))
+    pipe: Pipeline[Item] = Pipeline(
+        stages,
+        PipelineOptions(queue_batches=4, flush_items=10, flush_age_s=0.05, retry_base_s=0.01),
+    )
     task = asyncio.create_task(pipe.run())
     yield pipe, stages
     pipe.stop()

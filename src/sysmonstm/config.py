@@ -6,6 +6,7 @@ The TOML file is ``$SYSMONSTM_CONFIG`` or ``$XDG_CONFIG_HOME/sysmonstm/sysmonstm
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -67,8 +68,9 @@ class WarmSettings(_Section):
     retention_1h_s: float = 2 * 365 * 86400.0
     synchronous: Literal["normal", "full"] = "full"
 
-    _d = field_validator("retention_raw_s", "retention_1m_s", "retention_1h_s",
-                         mode="before")(parse_duration)
+    _d = field_validator("retention_raw_s", "retention_1m_s", "retention_1h_s", mode="before")(
+        parse_duration
+    )
 
 
 class TlsSettings(_Section):
@@ -88,9 +90,7 @@ class AggregatorSettings(_Section):
     max_future_s: float = 300.0
     max_past_s: float = 7 * 86400.0
 
-    _d = field_validator("flush_age_s", "max_future_s", "max_past_s", mode="before")(
-        parse_duration
-    )
+    _d = field_validator("flush_age_s", "max_future_s", "max_past_s", mode="before")(parse_duration)
 
 
 class CollectorSettings(_Section):
@@ -151,12 +151,14 @@ class Settings(BaseSettings):
     def _derive_paths(self) -> Settings:
         if not self.warm.url:
             object.__setattr__(
-                self, "warm",
+                self,
+                "warm",
                 self.warm.model_copy(update={"url": f"sqlite:///{self.data_dir / 'warm.db'}"}),
             )
         if self.collector.spool_dir is None:
             object.__setattr__(
-                self, "collector",
+                self,
+                "collector",
                 self.collector.model_copy(
                     update={"spool_dir": self.data_dir / "spool" / "metrics"}
                 ),
@@ -176,8 +178,9 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, toml, file_secret_settings)
 
 
-def load_settings(overrides: dict[str, Any] | None = None,
-                  config_file: Path | None = None) -> Settings:
+def load_settings(
+    overrides: dict[str, Any] | None = None, config_file: Path | None = None
+) -> Settings:
     """Settings from every source; ``overrides`` (nested dicts) win, as command-line flags do.
 
     Raises ``ConfigError`` with pydantic's field-by-field explanation when something is off.
@@ -194,3 +197,33 @@ def load_settings(overrides: dict[str, Any] | None = None,
         return Settings(**(overrides or {}))
     except ValidationError as exc:
         raise ConfigError(f"invalid settings:\n{exc}") from exc
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f" {k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps("" if value is None else str(value))
+
+
+def dump_toml(model: BaseModel, prefix: str = "") -> str:
+    """Settings as TOML that ``load_settings`` reads back (unset values are left out)."""
+    scalars, sections = [], []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            sections.append((name, value))
+        elif value is not None:
+            dumped = value if not isinstance(value, Path) else str(value)
+            if isinstance(value, list):
+                dumped = [str(v) if isinstance(v, Path) else v for v in value]
+            scalars.append(f"{name} = {_toml_value(dumped)}")
+    out = "\n".join(scalars) + ("\n" if scalars else "")
+    for name, section in sections:
+        out += f"\n[{prefix}{name}]\n" + dump_toml(section, f"{prefix}{name}.")
+    return out

@@ -38,7 +38,8 @@ class Domain:
     ``ingest`` builds the domain's pipeline and the gRPC handlers the aggregator mounts;
     ``api_routers`` the FastAPI routers the gateway mounts under ``/api/v1``;
     ``extractors()`` turn the domain's bus events into rule observations, keyed by topic
-    pattern (a callable, so importing a domain stays cheap); ``default_rules`` are TOML files loaded unless turned off.
+    pattern (a callable, so importing a domain stays cheap); ``default_rules`` are TOML files
+    loaded unless turned off.
     """
 
     name: str

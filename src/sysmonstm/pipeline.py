@@ -98,7 +98,8 @@ class Pipeline(Generic[B]):
         source, seq = self.stages.identity(batch)
         if expect_source is not None and source != expect_source:
             raise InvalidInputError(
-                f"one stream carries one source: {source!r} after {expect_source!r}")
+                f"one stream carries one source: {source!r} after {expect_source!r}"
+            )
         stored = await self.stored_through(source)
         if seq <= max(stored, self._accepted.get(source, 0)):
             self.stats["duplicates"] += 1
@@ -185,8 +186,12 @@ class Pipeline(Generic[B]):
                 return await op()
             except SysmonstmError as exc:
                 self.stats["retries"] += 1
-                log.warning("store failed; holding the batch and retrying", error=str(exc),
-                            retry_in_s=round(delay, 2), queued=self._queue.qsize())
+                log.warning(
+                    "store failed; holding the batch and retrying",
+                    error=str(exc),
+                    retry_in_s=round(delay, 2),
+                    queued=self._queue.qsize(),
+                )
                 await asyncio.sleep(random.uniform(0, delay))
                 delay = min(delay * 2, self.options.retry_cap_s)
 

@@ -72,8 +72,9 @@ async def test_ids_are_unique_and_sort_by_time(bus: Bus) -> None:
         (">", ["a", "a.b"], []),
     ],
 )
-async def test_patterns_follow_nats_semantics(bus: Bus, pattern: str, matching: list[str],
-                                              not_matching: list[str]) -> None:
+async def test_patterns_follow_nats_semantics(
+    bus: Bus, pattern: str, matching: list[str], not_matching: list[str]
+) -> None:
     sub = await bus.subscribe(pattern)
     for topic in not_matching + matching:
         await bus.publish(topic, topic)

@@ -27,8 +27,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture(params=sorted(HOTS), ids=lambda name: f"hot={name}")
-async def hot(request: pytest.FixtureRequest, tmp_path: Path,
-              clock: Clock) -> AsyncIterator[HotTier]:
+async def hot(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: Clock
+) -> AsyncIterator[HotTier]:
     async with HOTS[request.param](tmp_path, clock) as h:
         yield h
 

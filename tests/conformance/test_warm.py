@@ -44,8 +44,9 @@ async def test_replayed_batches_are_skipped_and_stored_once(warm: WarmTier) -> N
 
 
 async def test_raw_reads_return_exact_samples(warm: WarmTier) -> None:
-    await warm.write([batch(1, [T0, T0 + 1000, T0 + 2000],
-                            [[1.5, 10.0], [2.25, 20.0], [-3.0, 30.0]])])
+    await warm.write(
+        [batch(1, [T0, T0 + 1000, T0 + 2000], [[1.5, 10.0], [2.25, 20.0], [-3.0, 30.0]])]
+    )
     pts = await warm.read("metrics", "m1", DISK, T0, T0 + 3000, Tier.RAW)
     assert pts.times_ms.tolist() == [T0, T0 + 1000, T0 + 2000]
     assert pts.avg.tolist() == [10.0, 20.0, 30.0]
@@ -55,8 +56,9 @@ async def test_raw_reads_return_exact_samples(warm: WarmTier) -> None:
 
 async def test_a_source_whose_series_change_reads_each_series_right(warm: WarmTier) -> None:
     await warm.write([batch(1, [T0], [[1.0, 2.0]])])
-    await warm.write([batch(2, [T0 + 1000], [[5.0, 3.0, 4.0]],
-                            series=("temp.celsius", "cpu.used", DISK))])
+    await warm.write(
+        [batch(2, [T0 + 1000], [[5.0, 3.0, 4.0]], series=("temp.celsius", "cpu.used", DISK))]
+    )
     cpu = await warm.read("metrics", "m1", "cpu.used", T0, T0 + 2000, Tier.RAW)
     assert cpu.avg.tolist() == [1.0, 3.0]
     temp = await warm.read("metrics", "m1", "temp.celsius", T0, T0 + 2000, Tier.RAW)
@@ -114,8 +116,9 @@ async def test_late_samples_are_rolled_up_again(warm: WarmTier) -> None:
 async def test_frames_across_midnight_land_in_their_days(warm: WarmTier) -> None:
     midnight = T0 - T0 % 86_400_000 + 86_400_000
     await warm.write(ticks(1, midnight - 3000, 6))
-    pts = await warm.read("metrics", "m1", "cpu.used", midnight - 10_000, midnight + 10_000,
-                          Tier.RAW)
+    pts = await warm.read(
+        "metrics", "m1", "cpu.used", midnight - 10_000, midnight + 10_000, Tier.RAW
+    )
     assert pts.avg.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
 
 
@@ -143,13 +146,11 @@ async def test_retention_drops_old_data_per_tier(warm_factory: str, tmp_path: Pa
         await warm.rollup()
         dropped = await warm.enforce_retention(T0 + 60_000)
         assert dropped[Tier.RAW] >= 1
-        old = await warm.read("metrics", "m1", "cpu.used", T0 - 6 * day, T0 - 4 * day,
-                              Tier.RAW)
+        old = await warm.read("metrics", "m1", "cpu.used", T0 - 6 * day, T0 - 4 * day, Tier.RAW)
         assert len(old) == 0
         new = await warm.read("metrics", "m1", "cpu.used", T0, T0 + 120_000, Tier.RAW)
         assert len(new) == 120
-        rolled = await warm.read("metrics", "m1", "cpu.used", T0 - 6 * day, T0 - 4 * day,
-                                 Tier.M1)
+        rolled = await warm.read("metrics", "m1", "cpu.used", T0 - 6 * day, T0 - 4 * day, Tier.M1)
         assert rolled.count.tolist() == [60, 60]
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -13,7 +15,7 @@ import pytest
 from sysmonstm.events.testing import Capture
 from sysmonstm.runtime import Core
 from sysmonstm.store.model import Tier
-from sysmonstm.transport.stream_server import REJECTED_SEQ
+from sysmonstm.transport.status import REJECTED_SEQ
 from sysmonstm.v1.common_pb2 import Ack
 from sysmonstm.v1.metrics_pb2 import MetricBatch
 from tests.aggregator_fixtures import aggregator_settings, metric_batch, running_aggregator
@@ -23,30 +25,49 @@ METHOD = "/sysmonstm.v1.MetricsIngest/Stream"
 
 @pytest.fixture
 async def core(data_dir: Path) -> AsyncIterator[Core]:
-    settings = aggregator_settings(data_dir, max_series_per_source=50,
-                                   max_message_bytes=256 * 1024)
+    settings = aggregator_settings(data_dir, max_series_per_source=50, max_message_bytes=256 * 1024)
     async with running_aggregator(settings) as c:
         yield c
 
 
-async def exchange(core: Core, batches: Iterable[MetricBatch | bytes]
-                   ) -> tuple[list[int], grpc.aio.AioRpcError | None]:
-    """Send ``batches`` on one stream, half-close, return the acks and any error."""
+@dataclass
+class Outcome:
+    acks: list[int]
+    code: grpc.StatusCode
+    details: str
+    trailing: tuple[tuple[str, str | bytes], ...]
+
+
+async def exchange(core: Core, batches: Iterable[MetricBatch | bytes]) -> Outcome:
+    """Send ``batches`` on one stream, half-close, collect the acks and the final status.
+
+    Writes and reads run side by side, as a collector's do; a write refused because the
+    server already ended the call is not an error of its own: the call's status says why.
+    """
     async with grpc.aio.insecure_channel(core.settings.aggregator.listen) as channel:
-        call = channel.stream_stream(METHOD, request_serializer=lambda b: b,
-                                     response_deserializer=Ack.FromString)
+        call = channel.stream_stream(
+            METHOD, request_serializer=lambda b: b, response_deserializer=Ack.FromString
+        )()
 
-        async def requests() -> AsyncIterator[bytes]:
-            for b in batches:
-                yield b if isinstance(b, bytes) else b.SerializeToString()
+        async def writer() -> None:
+            with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
+                for b in batches:
+                    await call.write(b if isinstance(b, bytes) else b.SerializeToString())
+                await call.done_writing()
 
+        sending = asyncio.create_task(writer())
         acks: list[int] = []
-        try:
-            async for ack in call(requests()):
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            while (ack := await call.read()) is not grpc.aio.EOF:
+                assert isinstance(ack, Ack)
                 acks.append(ack.stored_through)
-        except grpc.aio.AioRpcError as exc:
-            return acks, exc
-        return acks, None
+        await sending
+        return Outcome(
+            acks,
+            await call.code(),
+            await call.details() or "",
+            tuple(await call.trailing_metadata() or ()),
+        )
 
 
 async def raw_times(core: Core, machine: str) -> list[int]:
@@ -57,11 +78,10 @@ async def raw_times(core: Core, machine: str) -> list[int]:
 async def test_a_stream_is_stored_published_and_acknowledged(core: Core) -> None:
     capture = await Capture.start(core.bus, "metrics.*")
     t0 = time.time_ns() // 1_000_000 - 60_000
-    acks, err = await exchange(core, [metric_batch("web-1", i, t_ms=t0 + i * 1000)
-                                      for i in range(1, 21)])
-    assert err is None
-    assert acks[-1] == 20
-    assert acks == sorted(acks)
+    out = await exchange(core, [metric_batch("web-1", i, t_ms=t0 + i * 1000) for i in range(1, 21)])
+    assert out.code is grpc.StatusCode.OK
+    assert out.acks[-1] == 20
+    assert out.acks == sorted(out.acks)
     assert await raw_times(core, "web-1") == [t0 + i * 1000 for i in range(1, 21)]
     event = await capture.wait_for(lambda e: e.payload["seq"] == 20)
     assert event.topic == "metrics.web-1"
@@ -75,55 +95,51 @@ async def test_a_replay_is_acknowledged_and_stored_once(core: Core) -> None:
     t0 = time.time_ns() // 1_000_000 - 60_000
     batches = [metric_batch("web-2", i, t_ms=t0 + i * 1000) for i in range(1, 31)]
     await exchange(core, batches[:20])
-    acks, err = await exchange(core, batches)
-    assert err is None
-    assert acks[-1] == 30
+    out = await exchange(core, batches)
+    assert out.code is grpc.StatusCode.OK
+    assert out.acks[-1] == 30
     assert await raw_times(core, "web-2") == [t0 + i * 1000 for i in range(1, 31)]
-    acks, _ = await exchange(core, batches[:5])  # all old: acked at once, nothing stored
-    assert acks == [30]
+    out = await exchange(core, batches[:5])  # all old: acked at once, nothing stored
+    assert out.acks == [30]
 
 
 async def test_a_refused_batch_names_its_sequence_and_keeps_the_earlier_ones(core: Core) -> None:
     t0 = time.time_ns() // 1_000_000 - 60_000
     good = [metric_batch("web-3", i, t_ms=t0 + i * 1000) for i in range(1, 6)]
     bad = metric_batch("web-3", 6, t_ms=t0 + 6000, values=[float("inf"), 1.0])
-    _, err = await exchange(core, [*good, bad, metric_batch("web-3", 7, t_ms=t0 + 7000)])
-    assert err is not None
-    assert err.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert "batch 6" in (err.details() or "")
-    assert "not a finite number" in (err.details() or "")
-    assert (REJECTED_SEQ, "6") in tuple(err.trailing_metadata() or ())
+    out = await exchange(core, [*good, bad, metric_batch("web-3", 7, t_ms=t0 + 7000)])
+    assert out.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert "batch 6" in out.details
+    assert "not a finite number" in out.details
+    assert (REJECTED_SEQ, "6") in out.trailing
     await asyncio.sleep(0.2)
     assert await raw_times(core, "web-3") == [t0 + i * 1000 for i in range(1, 6)]
 
 
 async def test_one_stream_cannot_carry_two_sources(core: Core) -> None:
-    _, err = await exchange(core, [metric_batch("a-1", 1), metric_batch("b-1", 1)])
-    assert err is not None
-    assert err.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert "one stream carries one source" in (err.details() or "")
+    out = await exchange(core, [metric_batch("a-1", 1), metric_batch("b-1", 1)])
+    assert out.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert "one stream carries one source" in out.details
 
 
 async def test_unbounded_tag_values_hit_the_series_limit(core: Core) -> None:
     batches = [metric_batch("card-1", i, series=(f'req.ms{{id="{i}"}}',)) for i in range(1, 60)]
-    _, err = await exchange(core, batches)
-    assert err is not None
-    assert err.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert "the limit is 50" in (err.details() or "")
+    out = await exchange(core, batches)
+    assert out.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "the limit is 50" in out.details
     assert len(await core.warm.series("metrics", "card-1")) <= 50
 
 
 async def test_an_oversized_message_is_refused_by_size(core: Core) -> None:
-    huge = metric_batch("big-1", 1, series=tuple(f"m{i}" for i in range(40_000)),
-                        values=[1.0] * 40_000)
-    _, err = await exchange(core, [huge])
-    assert err is not None
-    assert err.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    huge = metric_batch(
+        "big-1", 1, series=tuple(f"m{i}" for i in range(40_000)), values=[1.0] * 40_000
+    )
+    out = await exchange(core, [huge])
+    assert out.code is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert await core.warm.stored_through("metrics", "big-1") == 0
 
 
 async def test_garbage_bytes_get_a_clear_error(core: Core) -> None:
-    _, err = await exchange(core, [b"\xff\xff\xff not protobuf"])
-    assert err is not None
-    assert err.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert "MetricBatch" in (err.details() or "")
+    out = await exchange(core, [b"\xff\xff\xff not protobuf"])
+    assert out.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert "MetricBatch" in out.details

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sysmonstm.errors import InvalidInputError
 from sysmonstm.store.model import Tier
 from sysmonstm.store.series import parse_series
-from sysmonstm.transport.stream_server import REJECTED_SEQ
+from sysmonstm.transport.status import REJECTED_SEQ
 from sysmonstm.v1.common_pb2 import Ack
 from sysmonstm.v1.metrics_pb2 import MetricBatch
 from tests.aggregator_fixtures import (
@@ -40,18 +40,21 @@ def _now() -> int:
 def _set(attr: str, value: object) -> Mutation:
     def apply(b: MetricBatch) -> None:
         setattr(b, attr, value)
+
     return apply
 
 
 def _frame_value(value: float) -> Mutation:
     def apply(b: MetricBatch) -> None:
         b.frames[0].values[0] = value
+
     return apply
 
 
 def _frame_time(offset_ms: int) -> Mutation:
     def apply(b: MetricBatch) -> None:
         b.frames[0].time_unix_ms = _now() + offset_ms
+
     return apply
 
 
@@ -61,12 +64,14 @@ def _series(keys: list[str]) -> Mutation:
         b.series.extend(keys)
         del b.frames[0].values[:]
         b.frames[0].values.extend([1.0] * len(keys))
+
     return apply
 
 
 def _machine(machine_id: str) -> Mutation:
     def apply(b: MetricBatch) -> None:
         b.source.machine_id = machine_id
+
     return apply
 
 
@@ -86,6 +91,7 @@ def _labels(n: int) -> Mutation:
     def apply(b: MetricBatch) -> None:
         for i in range(n):
             b.source.labels[f"k{i}"] = "v"
+
     return apply
 
 
@@ -102,8 +108,19 @@ def _parses(key: str) -> bool:
 
 
 bad_keys = st.one_of(
-    st.sampled_from(["", "9x", "a b", "cpu{}", 'cpu{b="1",a="1"}', 'cpu{a="1",a="2"}', "x{a=1}",
-                     "cpu{", 'cpu{a="1"}}']),
+    st.sampled_from(
+        [
+            "",
+            "9x",
+            "a b",
+            "cpu{}",
+            'cpu{b="1",a="1"}',
+            'cpu{a="1",a="2"}',
+            "x{a=1}",
+            "cpu{",
+            'cpu{a="1"}}',
+        ]
+    ),
     st.text(min_size=1, max_size=40).filter(lambda s: not _parses(s)),
 )
 
@@ -140,13 +157,15 @@ class Neighbour:
     def _requests(self) -> Iterator[bytes]:
         while not self._stop.is_set():
             self.sent += 1
-            yield metric_batch("neighbour", self.sent,
-                               t_ms=self.start_ms + self.sent).SerializeToString()
+            yield metric_batch(
+                "neighbour", self.sent, t_ms=self.start_ms + self.sent
+            ).SerializeToString()
             time.sleep(0.01)
 
     def _run(self) -> None:
-        call = self._channel.stream_stream(METHOD, request_serializer=lambda b: b,
-                                           response_deserializer=Ack.FromString)
+        call = self._channel.stream_stream(
+            METHOD, request_serializer=lambda b: b, response_deserializer=Ack.FromString
+        )
         for ack in call(self._requests()):
             self.acked = ack.stored_through
 
@@ -176,8 +195,9 @@ def channel(aggregator: ThreadedAggregator) -> Iterator[grpc.Channel]:
 counter = iter(range(1, 10**9))
 
 
-@settings(max_examples=120, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(mutation=mutations)
 def test_malformed_batches_get_a_clear_status_and_store_nothing(
     aggregator: ThreadedAggregator, channel: grpc.Channel, mutation: Mutation
@@ -185,8 +205,9 @@ def test_malformed_batches_get_a_clear_status_and_store_nothing(
     machine = f"fuzz-{next(counter)}"
     batch = metric_batch(machine, 7)
     mutation(batch)
-    call = channel.stream_stream(METHOD, request_serializer=lambda b: b,
-                                 response_deserializer=Ack.FromString)
+    call = channel.stream_stream(
+        METHOD, request_serializer=lambda b: b, response_deserializer=Ack.FromString
+    )
     with pytest.raises(grpc.RpcError) as info:
         list(call(iter([batch.SerializeToString()]), timeout=10))
     err = info.value
@@ -204,8 +225,9 @@ def test_a_valid_stream_beside_malformed_ones_loses_nothing(
     aggregator: ThreadedAggregator, channel: grpc.Channel
 ) -> None:
     with Neighbour(aggregator.address) as neighbour:
-        call = channel.stream_stream(METHOD, request_serializer=lambda b: b,
-                                     response_deserializer=Ack.FromString)
+        call = channel.stream_stream(
+            METHOD, request_serializer=lambda b: b, response_deserializer=Ack.FromString
+        )
         for i in range(50):
             bad = metric_batch(f"noise-{i}", 1, values=[float("nan"), 1.0])
             with pytest.raises(grpc.RpcError):

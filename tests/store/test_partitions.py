@@ -23,8 +23,9 @@ def test_ranges_cover_every_partition_they_touch() -> None:
     parts = partitions_between(Tier.M1, ms(2026, 11, 20), ms(2027, 1, 2))
     assert [p[0] for p in parts] == ["m1_202611", "m1_202612", "m1_202701"]
     assert parts[1][1:] == (ms(2026, 12, 1), ms(2027, 1, 1))
-    assert [p[0] for p in partitions_between(Tier.RAW, ms(2026, 12, 4, 23), ms(2026, 12, 5))] \
-        == ["raw_20261204"]
+    assert [p[0] for p in partitions_between(Tier.RAW, ms(2026, 12, 4, 23), ms(2026, 12, 5))] == [
+        "raw_20261204"
+    ]
 
 
 def test_parse_partition_inverts_names_and_ignores_other_tables() -> None:

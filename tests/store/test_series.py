@@ -28,8 +28,18 @@ def test_tags_are_written_sorted_and_escaped() -> None:
 @pytest.mark.parametrize(
     "key",
     [
-        "", "9cpu", "cpu used", "cpu{}", 'cpu{a="1"', 'cpu{b="1",a="2"}', 'cpu{a="1",a="2"}',
-        "cpu{a=1}", 'cpu{a="1",}', 'cpu{a="x"y}', 'cpu{a="\\q"}', "x" * 200,
+        "",
+        "9cpu",
+        "cpu used",
+        "cpu{}",
+        'cpu{a="1"',
+        'cpu{b="1",a="2"}',
+        'cpu{a="1",a="2"}',
+        "cpu{a=1}",
+        'cpu{a="1",}',
+        'cpu{a="x"y}',
+        'cpu{a="\\q"}',
+        "x" * 200,
         "cpu{" + ",".join(f't{i:02d}="v"' for i in range(17)) + "}",
     ],
 )

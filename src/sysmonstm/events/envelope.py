@@ -34,8 +34,14 @@ def new_event_id() -> str:
     return f"{ms:012x}{os.urandom(10).hex()}"
 
 
-def make_envelope(topic: str, payload: Any, *, source: str = "", event_id: str | None = None,
-                  time_ms: int | None = None) -> Envelope:
+def make_envelope(
+    topic: str,
+    payload: Any,
+    *,
+    source: str = "",
+    event_id: str | None = None,
+    time_ms: int | None = None,
+) -> Envelope:
     """Build an envelope, filling the id and the time when not given."""
     return Envelope(
         id=event_id or new_event_id(),

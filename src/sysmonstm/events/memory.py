@@ -18,8 +18,14 @@ _CLOSED = object()
 class MemorySubscription:
     """One subscriber's bounded queue."""
 
-    def __init__(self, bus: MemoryBus, pattern: TopicPattern, group: str | None,
-                 maxsize: int, overflow: Overflow) -> None:
+    def __init__(
+        self,
+        bus: MemoryBus,
+        pattern: TopicPattern,
+        group: str | None,
+        maxsize: int,
+        overflow: Overflow,
+    ) -> None:
         self.pattern = pattern.text
         self.compiled = pattern
         self.group = group
@@ -83,19 +89,31 @@ class MemoryBus:
         for sub in list(self._subs):
             await sub.close()
 
-    async def publish(self, topic: str, payload: Any, *, source: str = "",
-                      event_id: str | None = None, time_ms: int | None = None) -> Envelope:
+    async def publish(
+        self,
+        topic: str,
+        payload: Any,
+        *,
+        source: str = "",
+        event_id: str | None = None,
+        time_ms: int | None = None,
+    ) -> Envelope:
         if self._closed:
             raise BackendError("bus is closed")
         validate_topic(topic)
-        envelope = make_envelope(topic, payload, source=source, event_id=event_id,
-                                 time_ms=time_ms)
+        envelope = make_envelope(topic, payload, source=source, event_id=event_id, time_ms=time_ms)
         for sub in self._route(topic):
             await sub.deliver(envelope)
         return envelope
 
-    async def subscribe(self, pattern: str, *, group: str | None = None, maxsize: int = 10_000,
-                        overflow: Overflow = "block") -> MemorySubscription:
+    async def subscribe(
+        self,
+        pattern: str,
+        *,
+        group: str | None = None,
+        maxsize: int = 10_000,
+        overflow: Overflow = "block",
+    ) -> MemorySubscription:
         if self._closed:
             raise BackendError("bus is closed")
         sub = MemorySubscription(self, TopicPattern.parse(pattern), group, maxsize, overflow)

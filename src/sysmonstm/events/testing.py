@@ -28,8 +28,11 @@ class Capture:
             self.events.append(env)
             self._changed.set()
 
-    async def wait_for(self, predicate: Callable[[Envelope], bool],
-                       timeout: float = 5.0) -> Envelope:
+    async def wait_for(
+        self,
+        predicate: Callable[[Envelope], bool],
+        timeout: float = 5.0,  # noqa: ASYNC109 - a test helper's convenience
+    ) -> Envelope:
         """The first captured envelope satisfying ``predicate``, waiting up to ``timeout``."""
         async with asyncio.timeout(timeout):
             while True:

@@ -45,7 +45,7 @@ class TopicPattern:
         tokens = text.split(".")
         for i, token in enumerate(tokens):
             if token in ("*", ">"):
-                if token == ">" and i != len(tokens) - 1:
+                if token == ">" and i != len(tokens) - 1:  # noqa: S105 - a wildcard, no secret
                     raise InvalidInputError(f"pattern {text!r}: '>' must be the last token")
                 continue
             if not token or _BAD_TOKEN_CHARS.search(token):
@@ -64,7 +64,4 @@ class TopicPattern:
                 return False
         elif len(parts) != n:
             return False
-        for want, got in zip(self.tokens, parts, strict=False):
-            if want != "*" and want != got:
-                return False
-        return True
+        return all(want in ("*", got) for want, got in zip(self.tokens, parts, strict=False))

@@ -44,16 +44,18 @@ async def maintain_warm(core: Core, stop: asyncio.Event) -> None:
                 dropped = await core.warm.enforce_retention(time.time_ns() // 1_000_000)
                 last_retention = time.monotonic()
                 if any(dropped.values()):
-                    log.info("retention dropped partitions", **{str(k): v for k, v in
-                                                                dropped.items()})
+                    log.info(
+                        "retention dropped partitions", **{str(k): v for k, v in dropped.items()}
+                    )
         except SysmonstmError as exc:
             log.error("warm maintenance failed", error=str(exc))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), ROLLUP_EVERY_S)
 
 
-async def serve_aggregator(core: Core, stop: asyncio.Event,
-                           started: asyncio.Event | None = None, grace_s: float = 5.0) -> None:
+async def serve_aggregator(
+    core: Core, stop: asyncio.Event, started: asyncio.Event | None = None, grace_s: float = 5.0
+) -> None:
     """Serve until ``stop`` is set; ``started`` is set once the port is bound."""
     settings = core.settings.aggregator
     ingests = [d.ingest(core) for d in core.domains if d.ingest is not None]
@@ -67,15 +69,19 @@ async def serve_aggregator(core: Core, stop: asyncio.Event,
         from sysmonstm.transport.tls import server_credentials
 
         port = server.add_secure_port(
-            settings.listen, server_credentials(tls.cert, tls.key, tls.ca))
+            settings.listen, server_credentials(tls.cert, tls.key, tls.ca)
+        )
     else:
         port = server.add_insecure_port(settings.listen)
     if port == 0:
         raise SysmonstmError(f"aggregator cannot listen on {settings.listen}")
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    log.info("aggregator listening", listen=settings.listen,
-             tls="mutual" if tls.ca and tls.cert else ("on" if tls.cert else "off"))
+    log.info(
+        "aggregator listening",
+        listen=settings.listen,
+        tls="mutual" if tls.ca and tls.cert else ("on" if tls.cert else "off"),
+    )
     if started is not None:
         started.set()
     runners = [asyncio.create_task(i.run(), name="pipeline") for i in ingests]

@@ -12,16 +12,22 @@ log = structlog.get_logger(__name__)
 
 
 def run_until_signalled(service: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run ``service(stop)``; the first SIGTERM/SIGINT sets ``stop`` (the service flushes what
-    it holds and returns), a second one interrupts at once."""
+    """Run ``service(stop)``; SIGTERM or SIGINT sets ``stop`` (the service flushes what it
+    holds and returns). A second SIGINT a while later (an impatient Ctrl-C) interrupts at once;
+    a signal repeated within a second (make or a shell passing it on) counts once."""
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 
+        first: list[float] = []
+
         def on_signal(sig: signal.Signals) -> None:
             if stop.is_set():
-                raise KeyboardInterrupt
+                if sig is signal.SIGINT and loop.time() - first[0] > 1.0:
+                    raise KeyboardInterrupt
+                return
+            first.append(loop.time())
             log.info("stopping", signal=sig.name)
             stop.set()
 

@@ -35,7 +35,6 @@ class HotTier(Protocol):
         """The newest value of each series of a source (empty if unknown)."""
         ...
 
-    async def recent(self, domain: str, source_id: str, series: str,
-                     since_ms: int) -> SeriesPoints:
+    async def recent(self, domain: str, source_id: str, series: str, since_ms: int) -> SeriesPoints:
         """Raw points of one series from ``since_ms`` on, oldest first."""
         ...

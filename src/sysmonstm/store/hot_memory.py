@@ -37,8 +37,13 @@ class _Source:
 class MemoryHot:
     """Hot tier in this process. ``window_ms`` bounds what ``recent`` can return."""
 
-    def __init__(self, url: str = "memory://", *, window_ms: int = 300_000,
-                 now_ms: Callable[[], int] = _wall_ms) -> None:
+    def __init__(
+        self,
+        url: str = "memory://",
+        *,
+        window_ms: int = 300_000,
+        now_ms: Callable[[], int] = _wall_ms,
+    ) -> None:
         self.url = url
         self.window_ms = window_ms
         self._now_ms = now_ms
@@ -101,8 +106,7 @@ class MemoryHot:
             return []
         return [LatestValue(k, t, v) for k, (t, v) in sorted(src.latest.items())]
 
-    async def recent(self, domain: str, source_id: str, series: str,
-                     since_ms: int) -> SeriesPoints:
+    async def recent(self, domain: str, source_id: str, series: str, since_ms: int) -> SeriesPoints:
         src = self._sources.get((domain, source_id))
         if src is None:
             return SeriesPoints.empty(series, Tier.HOT, 0)

@@ -115,10 +115,19 @@ class SeriesPoints:
         return cls(series, tier, step_ms, i, f, f, f, i)
 
     @classmethod
-    def raw(cls, series: str, tier: Tier, step_ms: int, times_ms: Int64Array,
-            values: Float64Array) -> SeriesPoints:
-        return cls(series, tier, step_ms, times_ms, values, values, values,
-                   np.ones(len(times_ms), dtype=np.int64))
+    def raw(
+        cls, series: str, tier: Tier, step_ms: int, times_ms: Int64Array, values: Float64Array
+    ) -> SeriesPoints:
+        return cls(
+            series,
+            tier,
+            step_ms,
+            times_ms,
+            values,
+            values,
+            values,
+            np.ones(len(times_ms), dtype=np.int64),
+        )
 
     def __len__(self) -> int:
         return len(self.times_ms)

@@ -78,8 +78,9 @@ def parse_partition(name: str) -> tuple[Tier, int, int] | None:
     return tier, start, next_period(tier, start)
 
 
-def overlapping(tables: Iterable[str], tier: Tier, start_ms: int,
-                end_ms: int) -> list[tuple[str, int, int]]:
+def overlapping(
+    tables: Iterable[str], tier: Tier, start_ms: int, end_ms: int
+) -> list[tuple[str, int, int]]:
     """The existing partitions of ``tier`` among ``tables`` that overlap ``[start_ms, end_ms)``,
     oldest first (cheap for any range, however wide)."""
     found = []

@@ -25,8 +25,15 @@ def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def choose_tier(start_ms: int, end_ms: int, points: int, now_ms: int, retention: Retention,
-                raw_step_ms: int = 1000, hot_window_ms: int = 0) -> Tier:
+def choose_tier(
+    start_ms: int,
+    end_ms: int,
+    points: int,
+    now_ms: int,
+    retention: Retention,
+    raw_step_ms: int = 1000,
+    hot_window_ms: int = 0,
+) -> Tier:
     """The tier a range query reads (see the module docstring)."""
     if hot_window_ms and start_ms >= now_ms - hot_window_ms:
         return Tier.HOT
@@ -44,23 +51,36 @@ def choose_tier(start_ms: int, end_ms: int, points: int, now_ms: int, retention:
 class SeriesQueries:
     """Range queries over the hot and warm tiers."""
 
-    def __init__(self, hot: HotTier, warm: WarmTier, retention: Retention,
-                 now_ms: Callable[[], int] = _wall_ms) -> None:
+    def __init__(
+        self,
+        hot: HotTier,
+        warm: WarmTier,
+        retention: Retention,
+        now_ms: Callable[[], int] = _wall_ms,
+    ) -> None:
         self.hot = hot
         self.warm = warm
         self.retention = retention
         self._now_ms = now_ms
 
-    async def range(self, domain: str, source_id: str, series: str, start_ms: int,
-                    end_ms: int, points: int = 1000) -> SeriesPoints:
+    async def range(
+        self,
+        domain: str,
+        source_id: str,
+        series: str,
+        start_ms: int,
+        end_ms: int,
+        points: int = 1000,
+    ) -> SeriesPoints:
         """Points of one series in ``[start_ms, end_ms)``, at most ``points`` of them."""
         if end_ms <= start_ms:
             raise InvalidInputError("the range must end after it starts")
         if not 1 <= points <= MAX_POINTS:
             raise InvalidInputError(f"points must be within 1..{MAX_POINTS}")
         now = self._now_ms()
-        tier = choose_tier(start_ms, end_ms, points, now, self.retention,
-                           hot_window_ms=self.hot.window_ms)
+        tier = choose_tier(
+            start_ms, end_ms, points, now, self.retention, hot_window_ms=self.hot.window_ms
+        )
         if tier is Tier.HOT:
             found = await self.hot.recent(domain, source_id, series, start_ms)
             if len(found) == 0:  # a restarted process: the warm tier still has it
@@ -74,13 +94,21 @@ class SeriesQueries:
 def _fit(found: SeriesPoints, start_ms: int, end_ms: int, points: int) -> SeriesPoints:
     keep = (found.times_ms >= start_ms - found.step_ms) & (found.times_ms < end_ms)
     if not keep.all():
-        found = SeriesPoints(found.series, found.tier, found.step_ms, found.times_ms[keep],
-                             found.avg[keep], found.min[keep], found.max[keep],
-                             found.count[keep])
+        found = SeriesPoints(
+            found.series,
+            found.tier,
+            found.step_ms,
+            found.times_ms[keep],
+            found.avg[keep],
+            found.min[keep],
+            found.max[keep],
+            found.count[keep],
+        )
     if len(found) <= points:
         return found
     step = -(-(end_ms - start_ms) // points)
     step = max(step, found.step_ms)
-    t, avg, mn, mx, count = rebucket(found.times_ms, found.avg, found.min, found.max,
-                                     found.count, step, origin_ms=start_ms)
+    t, avg, mn, mx, count = rebucket(
+        found.times_ms, found.avg, found.min, found.max, found.count, step, origin_ms=start_ms
+    )
     return SeriesPoints(found.series, found.tier, step, t, avg, mn, mx, count)

@@ -39,15 +39,21 @@ class Buckets:
         """Rows ``(series_id, t, min, max, sum, count, last)`` for an executemany."""
         return list(
             zip(
-                self.series_ids.tolist(), self.t.tolist(), self.min.tolist(),
-                self.max.tolist(), self.sum.tolist(), self.count.tolist(), self.last.tolist(),
+                self.series_ids.tolist(),
+                self.t.tolist(),
+                self.min.tolist(),
+                self.max.tolist(),
+                self.sum.tolist(),
+                self.count.tolist(),
+                self.last.tolist(),
                 strict=True,
             )
         )
 
 
-def bucket_matrix(series_ids: Int64Array, times_ms: Int64Array, values: Float64Array,
-                  step_ms: int) -> Buckets:
+def bucket_matrix(
+    series_ids: Int64Array, times_ms: Int64Array, values: Float64Array, step_ms: int
+) -> Buckets:
     """Aggregate a dense matrix (rows sorted by time) into ``step_ms`` buckets per column."""
     if len(times_ms) == 0 or len(series_ids) == 0:
         return Buckets.empty()
@@ -106,9 +112,15 @@ def merge(parts: list[Buckets], step_ms: int) -> Buckets:
     )
 
 
-def rebucket(times_ms: Int64Array, avg: Float64Array, mins: Float64Array, maxs: Float64Array,
-             counts: Int64Array, step_ms: int, origin_ms: int = 0
-             ) -> tuple[Int64Array, Float64Array, Float64Array, Float64Array, Int64Array]:
+def rebucket(
+    times_ms: Int64Array,
+    avg: Float64Array,
+    mins: Float64Array,
+    maxs: Float64Array,
+    counts: Int64Array,
+    step_ms: int,
+    origin_ms: int = 0,
+) -> tuple[Int64Array, Float64Array, Float64Array, Float64Array, Int64Array]:
     """Coarsen a point series to ``step_ms`` buckets (count-weighted average)."""
     if len(times_ms) == 0:
         return times_ms, avg, mins, maxs, counts

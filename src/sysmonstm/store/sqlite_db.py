@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from sysmonstm.errors import BackendError
 from sysmonstm.store.model import Tier
 from sysmonstm.store.partitions import partition_name
 
@@ -54,7 +55,10 @@ _DDL = [
 def connect(path: Path, *, synchronous: str = "full", readonly: bool = False) -> sqlite3.Connection:
     """A connection in WAL mode; the caller owns it (one thread at a time)."""
     conn = sqlite3.connect(
-        path, isolation_level=None, check_same_thread=False, timeout=30.0,
+        path,
+        isolation_level=None,
+        check_same_thread=False,
+        timeout=30.0,
         cached_statements=256,
     )
     conn.execute("PRAGMA busy_timeout = 30000")
@@ -68,15 +72,20 @@ def connect(path: Path, *, synchronous: str = "full", readonly: bool = False) ->
 
 def migrate(conn: sqlite3.Connection) -> None:
     """Create what is missing; refuse a database written by a newer schema."""
+    row = (
+        conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if "meta" in existing_tables(conn)
+        else None
+    )
+    if row is not None and int(row[0]) > SCHEMA_VERSION:
+        raise BackendError(f"database schema {row[0]} is newer than this sysmonstm")
     conn.execute("BEGIN IMMEDIATE")
     try:
         for stmt in _DDL:
             conn.execute(stmt)
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if row is None:
-            conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) > SCHEMA_VERSION:
-            raise RuntimeError(f"database schema {row[0]} is newer than this sysmonstm")
+        conn.execute(
+            "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

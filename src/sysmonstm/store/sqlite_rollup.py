@@ -36,7 +36,8 @@ class RollupJob:
     def run(self) -> int:
         written = 0
         sources = self.conn.execute(
-            "SELECT id, last_ms, m1_through, h1_through FROM sources").fetchall()
+            "SELECT id, last_ms, m1_through, h1_through FROM sources"
+        ).fetchall()
         for sid, last_ms, m1_through, h1_through in sources:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
@@ -57,7 +58,8 @@ class RollupJob:
             if hour < h1_through:
                 self.conn.execute(
                     "INSERT OR IGNORE INTO dirty (source_id, tier, bucket) VALUES (?, '1h', ?)",
-                    (sid, hour))
+                    (sid, hour),
+                )
         end = last_ms - last_ms % M1
         lo = m1_through
         while lo < end:
@@ -101,10 +103,19 @@ class RollupJob:
             if not len(sel):
                 continue
             db.ensure_partition(self.conn, self.tables, tier, lo)
-            part = Buckets(b.series_ids[sel], b.t[sel], b.min[sel], b.max[sel], b.sum[sel],
-                           b.count[sel], b.last[sel], b.last_t[sel])
+            part = Buckets(
+                b.series_ids[sel],
+                b.t[sel],
+                b.min[sel],
+                b.max[sel],
+                b.sum[sel],
+                b.count[sel],
+                b.last[sel],
+                b.last_t[sel],
+            )
             self.conn.executemany(
                 f"INSERT OR REPLACE INTO {name} (series_id, t, min, max, sum, count, last)"
-                " VALUES (?,?,?,?,?,?,?)", part.rows(),
+                " VALUES (?,?,?,?,?,?,?)",
+                part.rows(),
             )
         return len(b)

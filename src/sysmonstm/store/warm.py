@@ -49,8 +49,9 @@ class WarmTier(Protocol):
         """The newest stored value of each series of a source."""
         ...
 
-    async def read(self, domain: str, source_id: str, series: str, start_ms: int,
-                   end_ms: int, tier: Tier) -> SeriesPoints:
+    async def read(
+        self, domain: str, source_id: str, series: str, start_ms: int, end_ms: int, tier: Tier
+    ) -> SeriesPoints:
         """Points of one series in ``[start_ms, end_ms)`` from one tier (RAW, M1 or H1).
 
         Rollup tiers also cover the time not yet rolled up, computed from the finer tier, so
@@ -70,7 +71,14 @@ class WarmTier(Protocol):
         """Keep records (ids are unique; a repeated id is ignored)."""
         ...
 
-    async def records(self, kind: str, *, start_ms: int = 0, end_ms: int | None = None,
-                      key: str | None = None, limit: int = 1000) -> list[Record]:
+    async def records(
+        self,
+        kind: str,
+        *,
+        start_ms: int = 0,
+        end_ms: int | None = None,
+        key: str | None = None,
+        limit: int = 1000,
+    ) -> list[Record]:
         """Records of ``kind`` in ``[start_ms, end_ms)``, newest first."""
         ...

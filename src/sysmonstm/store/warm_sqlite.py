@@ -64,8 +64,9 @@ def sqlite_path(url: str) -> Path:
 class SqliteWarm:
     """Warm tier in one SQLite file (see ``sqlite_db`` for the layout)."""
 
-    def __init__(self, url: str, *, retention: Retention | None = None,
-                 synchronous: str = "full") -> None:
+    def __init__(
+        self, url: str, *, retention: Retention | None = None, synchronous: str = "full"
+    ) -> None:
         self.url = url
         self.path = sqlite_path(url)
         self.retention = retention or Retention()
@@ -175,8 +176,15 @@ class SqliteWarm:
                 conn.execute(
                     "UPDATE sources SET stored_seq=?, first_ms=?, last_ms=?, name=?, labels=?,"
                     " interval_ms=? WHERE id=?",
-                    (row.stored_seq, row.first_ms, row.last_ms, row.info.name,
-                     json.dumps(dict(row.info.labels)), row.interval_ms, row.id),
+                    (
+                        row.stored_seq,
+                        row.first_ms,
+                        row.last_ms,
+                        row.info.name,
+                        json.dumps(dict(row.info.labels)),
+                        row.interval_ms,
+                        row.id,
+                    ),
                 )
             conn.execute("COMMIT")
         except BaseException:
@@ -197,24 +205,41 @@ class SqliteWarm:
         conn = self.conn
         found = conn.execute(
             "SELECT id, stored_seq, first_ms, last_ms, m1_through, h1_through, interval_ms"
-            " FROM sources WHERE domain=? AND key=?", key,
+            " FROM sources WHERE domain=? AND key=?",
+            key,
         ).fetchone()
         if found is None:
             first = int(batch.times_ms.min())
             cur = conn.execute(
                 "INSERT INTO sources (domain, key, name, labels, first_ms, last_ms, interval_ms,"
                 " stored_seq, m1_through, h1_through) VALUES (?,?,?,?,?,?,?,0,?,?)",
-                (*key, batch.source.name, json.dumps(dict(batch.source.labels)), first, first,
-                 batch.interval_ms, first - first % 60_000, first - first % 3_600_000),
+                (
+                    *key,
+                    batch.source.name,
+                    json.dumps(dict(batch.source.labels)),
+                    first,
+                    first,
+                    batch.interval_ms,
+                    first - first % 60_000,
+                    first - first % 3_600_000,
+                ),
             )
             assert cur.lastrowid is not None
-            found = (cur.lastrowid, 0, first, first, first - first % 60_000,
-                     first - first % 3_600_000, batch.interval_ms)
+            found = (
+                cur.lastrowid,
+                0,
+                first,
+                first,
+                first - first % 60_000,
+                first - first % 3_600_000,
+                batch.interval_ms,
+            )
         sid, seq, first_ms, last_ms, m1, h1, interval = found
         return SourceRow(sid, seq, first_ms, last_ms, m1, h1, batch.source, interval)
 
-    def _series_ids(self, source_id: int, keys: tuple[str, ...],
-                    pending: dict[tuple[int, str], int]) -> list[int]:
+    def _series_ids(
+        self, source_id: int, keys: tuple[str, ...], pending: dict[tuple[int, str], int]
+    ) -> list[int]:
         out: list[int] = []
         conn = self.conn
         for key in keys:
@@ -258,14 +283,18 @@ class SqliteWarm:
             table = db.ensure_partition(self.conn, self._tables, Tier.RAW, int(times[idx[0]]))
             self.conn.executemany(
                 f"INSERT INTO {table} (source_id, t, seq, layout_id, vals) VALUES (?,?,?,?,?)",
-                [(row.id, int(times[i]), batch.sequence, layout, values[i].tobytes())
-                 for i in idx.tolist()],
+                [
+                    (row.id, int(times[i]), batch.sequence, layout, values[i].tobytes())
+                    for i in idx.tolist()
+                ],
             )
 
     def _mark_dirty(self, row: SourceRow, batch: SeriesBatch) -> None:
         """Late samples (before what is rolled up) mark their buckets for a recompute."""
-        for tier, through, step in (("1m", row.m1_through, 60_000),
-                                    ("1h", row.h1_through, 3_600_000)):
+        for tier, through, step in (
+            ("1m", row.m1_through, 60_000),
+            ("1h", row.h1_through, 3_600_000),
+        ):
             late = batch.times_ms[batch.times_ms < through]
             if len(late):
                 buckets = np.unique(late - late % step).tolist()
@@ -322,8 +351,15 @@ class SqliteWarm:
             conn.execute("ROLLBACK")
             raise
 
-    async def records(self, kind: str, *, start_ms: int = 0, end_ms: int | None = None,
-                      key: str | None = None, limit: int = 1000) -> list[Record]:
+    async def records(
+        self,
+        kind: str,
+        *,
+        start_ms: int = 0,
+        end_ms: int | None = None,
+        key: str | None = None,
+        limit: int = 1000,
+    ) -> list[Record]:
         return await self._on_reader(lambda r: r.records(kind, start_ms, end_ms, key, limit))
 
     # -- reads -----------------------------------------------------------------------------
@@ -340,8 +376,9 @@ class SqliteWarm:
     async def latest(self, domain: str, source_id: str) -> list[LatestValue]:
         return await self._on_reader(lambda r: r.latest(domain, source_id))
 
-    async def read(self, domain: str, source_id: str, series: str, start_ms: int, end_ms: int,
-                   tier: Tier) -> SeriesPoints:
+    async def read(
+        self, domain: str, source_id: str, series: str, start_ms: int, end_ms: int, tier: Tier
+    ) -> SeriesPoints:
         return await self._on_reader(
             lambda r: r.read(domain, source_id, series, start_ms, end_ms, tier)
         )

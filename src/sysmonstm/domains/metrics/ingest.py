@@ -67,8 +67,9 @@ def metrics_topic(machine_id: str) -> str:
 class MetricStages:
     """The metrics domain's pipeline stages."""
 
-    def __init__(self, core: Core, limits: MetricLimits | None = None,
-                 now_ms: Callable[[], int] = _wall_ms) -> None:
+    def __init__(
+        self, core: Core, limits: MetricLimits | None = None, now_ms: Callable[[], int] = _wall_ms
+    ) -> None:
         self.core = core
         self.limits = limits or MetricLimits()
         self._now_ms = now_ms
@@ -84,20 +85,23 @@ class MetricStages:
         n_series, n_frames = len(raw.series), len(raw.frames)
         if not 1 <= n_series <= lim.max_series_per_batch:
             raise InvalidInputError(
-                f"a batch holds 1..{lim.max_series_per_batch} series, not {n_series}")
+                f"a batch holds 1..{lim.max_series_per_batch} series, not {n_series}"
+            )
         if not 1 <= n_frames <= lim.max_frames:
             raise InvalidInputError(f"a batch holds 1..{lim.max_frames} frames, not {n_frames}")
         if n_series * n_frames > lim.max_samples:
             raise InvalidInputError(
                 f"{n_series * n_frames} samples in one batch; the limit is {lim.max_samples}",
-                code="RESOURCE_EXHAUSTED")
+                code="RESOURCE_EXHAUSTED",
+            )
         series = tuple(raw.series)
         if len(set(series)) != n_series:
             raise InvalidInputError("a series appears twice in the batch")
         for i, frame in enumerate(raw.frames):
             if len(frame.values) != n_series:
                 raise InvalidInputError(
-                    f"frame {i} has {len(frame.values)} values for {n_series} series")
+                    f"frame {i} has {len(frame.values)} values for {n_series} series"
+                )
         times = np.fromiter((f.time_unix_ms for f in raw.frames), np.int64, n_frames)
         values = np.array([f.values for f in raw.frames], dtype=np.float64)
         self._check_times(times)
@@ -105,7 +109,8 @@ class MetricStages:
         if not finite.all():
             i, j = (int(x) for x in np.argwhere(~finite)[0])
             raise InvalidInputError(
-                f"frame {i}, series {series[j]!r}: {values[i, j]} is not a finite number")
+                f"frame {i}, series {series[j]!r}: {values[i, j]} is not a finite number"
+            )
         await self._check_series(source, series)
         interval = raw.interval_ms or 1000
         if not 10 <= interval <= 86_400_000:
@@ -118,7 +123,8 @@ class MetricStages:
         src = raw.source
         if not _MACHINE_ID.fullmatch(src.machine_id):
             raise InvalidInputError(
-                "source.machine_id must be 1..128 of [A-Za-z0-9._:-], starting alphanumeric")
+                "source.machine_id must be 1..128 of [A-Za-z0-9._:-], starting alphanumeric"
+            )
         if len(src.hostname) > 253 or not src.hostname.isprintable():
             raise InvalidInputError("source.hostname must be printable, at most 253 characters")
         if len(src.labels) > self.limits.max_labels:
@@ -126,15 +132,20 @@ class MetricStages:
         for k, v in src.labels.items():
             if not NAME_RE.fullmatch(k) or len(v) > 256:
                 raise InvalidInputError(f"label {k[:40]!r}: bad key or value over 256 characters")
-        return SourceInfo(DOMAIN, src.machine_id, src.hostname or src.machine_id,
-                          tuple(sorted(src.labels.items())))
+        return SourceInfo(
+            DOMAIN,
+            src.machine_id,
+            src.hostname or src.machine_id,
+            tuple(sorted(src.labels.items())),
+        )
 
     def _check_times(self, times: np.ndarray) -> None:
         now = self._now_ms()
         lo, hi = int(times.min()), int(times.max())
         if hi > now + self.limits.max_future_ms:
-            raise InvalidInputError(f"time {hi} ms is more than "
-                                    f"{self.limits.max_future_ms // 1000} s in the future")
+            raise InvalidInputError(
+                f"time {hi} ms is more than {self.limits.max_future_ms // 1000} s in the future"
+            )
         if lo < now - self.limits.max_past_ms:
             raise InvalidInputError(f"time {lo} ms is older than the raw retention allows")
         if len(np.unique(times)) != len(times):
@@ -154,14 +165,22 @@ class MetricStages:
         if len(known) + len(new) > limit:
             raise InvalidInputError(
                 f"source {source.id!r} would have {len(known) + len(new)} series; the limit is "
-                f"{limit} (a tag with unbounded values?)", code="RESOURCE_EXHAUSTED")
+                f"{limit} (a tag with unbounded values?)",
+                code="RESOURCE_EXHAUSTED",
+            )
         known.update(new)
 
     def normalize(self, batch: SeriesBatch) -> SeriesBatch:
         if len(batch.times_ms) > 1 and (np.diff(batch.times_ms) < 0).any():
             order = np.argsort(batch.times_ms, kind="stable")
-            return SeriesBatch(batch.source, batch.sequence, batch.series,
-                               batch.times_ms[order], batch.values[order], batch.interval_ms)
+            return SeriesBatch(
+                batch.source,
+                batch.sequence,
+                batch.series,
+                batch.times_ms[order],
+                batch.values[order],
+                batch.interval_ms,
+            )
         return batch
 
     def identity(self, batch: SeriesBatch) -> tuple[str, int]:
@@ -180,8 +199,9 @@ class MetricStages:
 
     async def publish(self, batches: Sequence[SeriesBatch]) -> None:
         for batch in batches:
-            await self.core.bus.publish(metrics_topic(batch.source.id), bus_payload(batch),
-                                        source=batch.source.id)
+            await self.core.bus.publish(
+                metrics_topic(batch.source.id), bus_payload(batch), source=batch.source.id
+            )
 
 
 class MetricsIngest:
@@ -197,8 +217,11 @@ class MetricsIngest:
         self.stages = MetricStages(core, limits)
         self.pipeline: Pipeline[SeriesBatch] = Pipeline(
             self.stages,
-            PipelineOptions(queue_batches=agg.queue_batches, flush_items=agg.flush_samples,
-                            flush_age_s=agg.flush_age_s),
+            PipelineOptions(
+                queue_batches=agg.queue_batches,
+                flush_items=agg.flush_samples,
+                flush_age_s=agg.flush_age_s,
+            ),
         )
         self.stream = IngestStream(self.pipeline, MetricBatch.FromString, "MetricBatch")
 
