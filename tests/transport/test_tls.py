@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from sysmonstm.transport.sender import SenderOptions, StreamSender
 from sysmonstm.transport.spool import Spool
 from sysmonstm.transport.tls import channel_credentials, server_credentials
 from sysmonstm.v1.metrics_pb2 import MetricBatch
+from tests.pki import make_pki
 from tests.transport.ingest_peer import IngestPeer, eventually
 
 METHOD = "/sysmonstm.v1.MetricsIngest/Stream"
@@ -23,73 +23,10 @@ METHOD = "/sysmonstm.v1.MetricsIngest/Stream"
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def _issue(name: str, ext: str, cwd: Path) -> None:
-    """``name``.key and ``name``.pem, signed by ca.pem, with the extensions ``ext``."""
-    _openssl(
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        f"{name}.key",
-        "-out",
-        f"{name}.csr",
-        "-subj",
-        f"/CN={name}",
-        cwd=cwd,
-    )
-    (cwd / f"{name}.ext").write_text(ext + "\n")
-    _openssl(
-        "x509",
-        "-req",
-        "-in",
-        f"{name}.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-out",
-        f"{name}.pem",
-        "-extfile",
-        f"{name}.ext",
-        cwd=cwd,
-    )
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A throwaway CA, a server certificate for 127.0.0.1 and a client certificate."""
-    d = tmp_path_factory.mktemp("pki")
-    _openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=sysmonstm test CA",
-        cwd=d,
-    )
-    _issue("server", "subjectAltName=IP:127.0.0.1,DNS:localhost", d)
-    _issue("client", "extendedKeyUsage=clientAuth", d)
-    return d
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture

@@ -44,7 +44,7 @@ function panels(host) {
     },
     {
       id: "net",
-      title: "Network",
+      title: "Net",
       metric: "net.rx_bps",
       lines: [interfaces(host, "net.rx_bps"), interfaces(host, "net.tx_bps")],
       labels: ["rx", "tx"],
