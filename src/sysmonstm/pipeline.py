@@ -85,7 +85,7 @@ class Pipeline(Generic[B]):
         self._stored: dict[str, int] = {}
         self._accepted: dict[str, int] = {}
         self._loading: dict[str, asyncio.Future[int]] = {}
-        self._flushed = asyncio.Event()
+        self._moved: dict[str, asyncio.Event] = {}  # per source: its watermark moved
         self._stopping = False
         self.stats = {"batches": 0, "items": 0, "duplicates": 0, "flushes": 0, "retries": 0}
 
@@ -130,7 +130,10 @@ class Pipeline(Generic[B]):
     async def wait_stored(self, source: str, above: int) -> int:
         """Wait until ``source``'s watermark exceeds ``above``; return it."""
         while (mark := self._stored.get(source, 0)) <= above:
-            await self._flushed.wait()
+            event = self._moved.get(source)
+            if event is None:
+                event = self._moved[source] = asyncio.Event()
+            await event.wait()
         return mark
 
     async def run(self) -> None:
@@ -164,15 +167,19 @@ class Pipeline(Generic[B]):
 
     async def _flush(self, group: list[B]) -> None:
         stored = await self._retrying(lambda: self.stages.store(group))
+        moved: set[str] = set()
         for batch in group:
             source, seq = self.stages.identity(batch)
             if seq > self._stored.get(source, 0):
                 self._stored[source] = seq
+                moved.add(source)
         self.stats["flushes"] += 1
         self.stats["batches"] += len(stored)
         self.stats["items"] += sum(self.stages.size(b) for b in stored)
-        done, self._flushed = self._flushed, asyncio.Event()
-        done.set()
+        for source in moved:  # wake only the streams whose watermark moved
+            event = self._moved.pop(source, None)
+            if event is not None:
+                event.set()
         if stored:
             try:
                 await self.stages.publish(stored)

@@ -172,20 +172,18 @@ class SqliteWarm:
                 row.last_ms = max(row.last_ms, int(batch.times_ms.max()))
                 row.info, row.interval_ms = batch.source, batch.interval_ms
                 stored.append(batch)
-            for row in touched.values():
-                conn.execute(
-                    "UPDATE sources SET stored_seq=?, first_ms=?, last_ms=?, name=?, labels=?,"
-                    " interval_ms=? WHERE id=?",
-                    (
-                        row.stored_seq,
-                        row.first_ms,
-                        row.last_ms,
-                        row.info.name,
-                        json.dumps(dict(row.info.labels)),
-                        row.interval_ms,
-                        row.id,
-                    ),
-                )
+            conn.executemany(
+                "UPDATE sources SET stored_seq=?, first_ms=?, last_ms=? WHERE id=?",
+                [(r.stored_seq, r.first_ms, r.last_ms, r.id) for r in touched.values()],
+            )
+            renamed = [r for key, r in touched.items() if self._identity_changed(key, r)]
+            conn.executemany(
+                "UPDATE sources SET name=?, labels=?, interval_ms=? WHERE id=?",
+                [
+                    (r.info.name, json.dumps(dict(r.info.labels)), r.interval_ms, r.id)
+                    for r in renamed
+                ],
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -196,6 +194,11 @@ class SqliteWarm:
         self._series.update(new_series)
         self._layouts.update(new_layouts)
         return stored
+
+    def _identity_changed(self, key: tuple[str, str], row: SourceRow) -> bool:
+        """Whether name, labels or interval differ from what the database holds."""
+        before = self._sources.get(key)
+        return before is None or (before.info, before.interval_ms) != (row.info, row.interval_ms)
 
     def _source_row(self, batch: SeriesBatch) -> SourceRow:
         key = (batch.source.domain, batch.source.id)
@@ -275,18 +278,21 @@ class SqliteWarm:
         return lid
 
     def _insert_frames(self, row: SourceRow, batch: SeriesBatch, layout: int) -> None:
-        times = batch.times_ms
-        days = times // 86_400_000
+        times = batch.times_ms.tolist()
         values = np.ascontiguousarray(batch.values, dtype="<f8")
-        for day in np.unique(days).tolist():
-            idx = np.flatnonzero(days == day)
-            table = db.ensure_partition(self.conn, self._tables, Tier.RAW, int(times[idx[0]]))
+        rows = [
+            (row.id, t, batch.sequence, layout, values[i].tobytes()) for i, t in enumerate(times)
+        ]
+        first_day, last_day = min(times) // 86_400_000, max(times) // 86_400_000
+        by_day = {first_day: rows} if first_day == last_day else {}
+        if not by_day:  # a batch across midnight: split it by day partition
+            for r in rows:
+                by_day.setdefault(r[1] // 86_400_000, []).append(r)
+        for day_rows in by_day.values():
+            table = db.ensure_partition(self.conn, self._tables, Tier.RAW, day_rows[0][1])
             self.conn.executemany(
                 f"INSERT INTO {table} (source_id, t, seq, layout_id, vals) VALUES (?,?,?,?,?)",
-                [
-                    (row.id, int(times[i]), batch.sequence, layout, values[i].tobytes())
-                    for i in idx.tolist()
-                ],
+                day_rows,
             )
 
     def _mark_dirty(self, row: SourceRow, batch: SeriesBatch) -> None:

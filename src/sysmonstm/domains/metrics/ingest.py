@@ -148,7 +148,7 @@ class MetricStages:
             )
         if lo < now - self.limits.max_past_ms:
             raise InvalidInputError(f"time {lo} ms is older than the raw retention allows")
-        if len(np.unique(times)) != len(times):
+        if len(times) > 1 and len(set(times.tolist())) != len(times):
             raise InvalidInputError("two frames of one batch have the same time")
 
     async def _check_series(self, source: SourceInfo, series: tuple[str, ...]) -> None:
