@@ -1,0 +1,73 @@
+"""What a benchmark produces: runs of one measurement, summarised as median and spread."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One run: its rate (``unit``), the work it covered, and extra facts worth keeping."""
+
+    rate: float
+    samples: int
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Measurement:
+    """Several runs of the same thing under the same command.
+
+    ``key`` names it for cross-references (``ceiling`` fields); ``ceilings`` lists the keys
+    of the measurements of this run it is compared with.
+    """
+
+    key: str
+    title: str
+    short: str  # for the terminal table
+    meaning: str
+    command: str
+    unit: str = "samples/s"
+    runs: list[Run] = field(default_factory=list)
+    ceilings: tuple[str, ...] = ()
+    bytes_per_sample: float | None = None
+    reference: str = ""  # the figure measured.md gives for the same thing, if any
+
+    @property
+    def median(self) -> float:
+        return statistics.median(r.rate for r in self.runs)
+
+    @property
+    def low(self) -> float:
+        return min(r.rate for r in self.runs)
+
+    @property
+    def high(self) -> float:
+        return max(r.rate for r in self.runs)
+
+    def extra_median(self, name: str) -> float | None:
+        """The median of a numeric ``extra`` fact over the runs that have it."""
+        found = [float(r.extra[name]) for r in self.runs if name in r.extra]
+        return statistics.median(found) if found else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "title": self.title,
+            "meaning": self.meaning,
+            "command": self.command,
+            "unit": self.unit,
+            "ceilings": list(self.ceilings),
+            "median": self.median,
+            "min": self.low,
+            "max": self.high,
+            "bytes_per_sample": self.bytes_per_sample,
+            "reference": self.reference,
+            "runs": [
+                {"rate": r.rate, "samples": r.samples, "seconds": r.seconds, **r.extra}
+                for r in self.runs
+            ],
+        }
