@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
-from sysmonstm.gateway.spa import STATIC_DIR
 from sysmonstm.runtime import Core
 from tests.gateway.support import (
     SERIES,
@@ -31,48 +30,8 @@ from tests.gateway.support import (
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 WAIT_MS = 20_000
 HISTORY_POINTS = 540  # one a minute, from 10 h to 1 h ago: outside 15 min, inside 24 h
-
-
-@pytest.fixture
-def chromium() -> Path:
-    if not CHROMIUM.is_file():
-        pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's browser with "
-            "`apt-get install -y chromium` (the Makefile's deps target does)"
-        )
-    return CHROMIUM
-
-
-@pytest.fixture
-def bundle() -> Path:
-    if not (STATIC_DIR / "index.html").is_file():
-        pytest.fail(
-            f"the dashboard is not built into {STATIC_DIR}: run `make web` "
-            "(cd web && npm ci && npm run build)"
-        )
-    return STATIC_DIR
-
-
-@pytest.fixture
-async def browser(chromium: Path) -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def publish_forever(core: Core) -> None:

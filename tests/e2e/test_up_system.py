@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from tests.conftest import free_port
 from tests.e2e.processes import (
@@ -28,17 +28,6 @@ from tests.e2e.processes import (
 )
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @dataclass
@@ -58,16 +47,6 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     yield System(proc, f"http://{http}", grpc, data)
     stop(proc)
     assert "aggregator stopped" in proc.text(), "SIGTERM must end in a clean flush"
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.is_file():  # noqa: ASYNC240 - one stat before the browser starts
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 def this_host(system: System) -> dict[str, Any] | None:
