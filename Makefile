@@ -7,8 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := .make
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# what the tests drive: a real headless browser
-APT_PACKAGES := chromium
+# what the tests drive: a real headless browser; a throwaway Redis when none runs
+APT_PACKAGES := chromium redis-server
 WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/build.mjs
 PROTOS := $(wildcard proto/sysmonstm/v1/*.proto)
 ARGS ?=

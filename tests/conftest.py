@@ -31,3 +31,6 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith("SYSMONSTM_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("SYSMONSTM_CONFIG", str(tmp_path / "no-such-config.toml"))
+
+
+pytest_plugins = ["tests.server_fixtures"]

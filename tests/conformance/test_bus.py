@@ -16,7 +16,7 @@ from tests.conformance.backends import BUSES
 
 @pytest.fixture(params=sorted(BUSES), ids=lambda name: f"bus={name}")
 async def bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Bus]:
-    async with BUSES[request.param](tmp_path) as b:
+    async with BUSES[request.param](request, tmp_path) as b:
         yield b
 
 

@@ -30,7 +30,7 @@ def clock() -> Clock:
 async def hot(
     request: pytest.FixtureRequest, tmp_path: Path, clock: Clock
 ) -> AsyncIterator[HotTier]:
-    async with HOTS[request.param](tmp_path, clock) as h:
+    async with HOTS[request.param](request, tmp_path, clock) as h:
         yield h
 
 

@@ -23,8 +23,10 @@ def warm_factory(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def warm(warm_factory: str, tmp_path: Path) -> AsyncIterator[WarmTier]:
-    async with WARMS[warm_factory](tmp_path, Retention()) as w:
+async def warm(
+    warm_factory: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[WarmTier]:
+    async with WARMS[warm_factory](request, tmp_path, Retention()) as w:
         yield w
 
 
@@ -137,10 +139,12 @@ async def test_sources_series_and_latest_describe_what_is_stored(warm: WarmTier)
     assert await warm.latest("metrics", "nope") == []
 
 
-async def test_retention_drops_old_data_per_tier(warm_factory: str, tmp_path: Path) -> None:
+async def test_retention_drops_old_data_per_tier(
+    warm_factory: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     day = 86_400_000
     retention = Retention(raw_ms=2 * day, m1_ms=400 * day, h1_ms=800 * day)
-    async with WARMS[warm_factory](tmp_path, retention) as warm:
+    async with WARMS[warm_factory](request, tmp_path, retention) as warm:
         await warm.write(ticks(1, T0 - 5 * day, 120))
         await warm.write(ticks(121, T0, 120))
         await warm.rollup()
@@ -154,10 +158,12 @@ async def test_retention_drops_old_data_per_tier(warm_factory: str, tmp_path: Pa
         assert rolled.count.tolist() == [60, 60]
 
 
-async def test_data_and_watermarks_survive_a_reopen(warm_factory: str, tmp_path: Path) -> None:
-    async with WARMS[warm_factory](tmp_path, Retention()) as warm:
+async def test_data_and_watermarks_survive_a_reopen(
+    warm_factory: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    async with WARMS[warm_factory](request, tmp_path, Retention()) as warm:
         await warm.write(ticks(1, T0, 10))
-    async with WARMS[warm_factory](tmp_path, Retention()) as warm:
+    async with WARMS[warm_factory](request, tmp_path, Retention()) as warm:
         assert await warm.stored_through("metrics", "m1") == 10
         assert [b.sequence for b in await warm.write(ticks(1, T0, 12))] == [11, 12]
         pts = await warm.read("metrics", "m1", "cpu.used", T0, T0 + 60_000, Tier.RAW)
