@@ -73,6 +73,14 @@ class WarmSettings(_Section):
     )
 
 
+class ArchiveSettings(_Section):
+    """The cold tier. Empty ``url``: data past the warm retention is dropped, not archived."""
+
+    url: str = ""  # file:///var/lib/sysmonstm/archive or s3://bucket/prefix
+    s3_endpoint_url: str | None = None  # any S3-compatible endpoint (MinIO, Ceph, moto ...)
+    s3_region: str | None = None
+
+
 class TlsSettings(_Section):
     cert: Path | None = None
     key: Path | None = None
@@ -141,6 +149,7 @@ class Settings(BaseSettings):
     bus: BusSettings = BusSettings()
     hot: HotSettings = HotSettings()
     warm: WarmSettings = WarmSettings()
+    archive: ArchiveSettings = ArchiveSettings()
     aggregator: AggregatorSettings = AggregatorSettings()
     collector: CollectorSettings = CollectorSettings()
     gateway: GatewaySettings = GatewaySettings()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sysmonstm.errors import InvalidInputError
+from sysmonstm.errors import BackendError, InvalidInputError
 from sysmonstm.events.bus import Bus, Subscription
 from sysmonstm.events.envelope import Envelope, decode_envelope, encode_envelope
 from tests.conformance.backends import BUSES
@@ -141,3 +141,12 @@ async def test_subscribing_with_a_bad_pattern_is_refused(bus: Bus, pattern: str)
 def test_envelope_wire_encoding_round_trips() -> None:
     env = Envelope(id="0" * 32, topic="a.b", source="s", time_ms=1, payload={"k": [1, 2.5]})
     assert decode_envelope(encode_envelope(env)) == env
+
+
+async def test_history_arguments_are_refused_unless_the_backend_keeps_history(bus: Bus) -> None:
+    if "durable" not in bus.capabilities:
+        with pytest.raises(BackendError):
+            await bus.subscribe("a.>", durable="keeper")
+    if "replay" not in bus.capabilities:
+        with pytest.raises(BackendError):
+            await bus.subscribe("a.>", since_ms=0)

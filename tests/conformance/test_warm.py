@@ -192,3 +192,30 @@ async def test_one_write_is_all_or_nothing(warm: WarmTier) -> None:
     assert await warm.stored_through("metrics", "m1") == 0
     assert len(await warm.read("metrics", "m1", "cpu.used", T0, T0 + 10_000, Tier.RAW)) == 0
     assert len(await warm.write(good)) == 3
+
+
+async def test_partitions_export_in_the_archive_format_and_drop(warm: WarmTier) -> None:
+    day = 86_400_000
+    await warm.write(ticks(1, T0 - 2 * day, 120))
+    await warm.write(ticks(121, T0, 60, src=source("b", name="beta")))
+    await warm.rollup()
+    parts = await warm.partitions()
+    raw = [p for p in parts if p.tier is Tier.RAW]
+    assert [p.end_ms - p.start_ms for p in raw] == [day, day]
+    assert raw[0].start_ms <= T0 - 2 * day < raw[0].end_ms
+    table = await warm.export_partition(raw[0].name)
+    assert table.column_names == ["domain", "source", "series", "t", "value"]
+    assert table.num_rows == 240
+    rows = table.to_pylist()
+    cpu = [r for r in rows if r["series"] == "cpu.used"]
+    assert [r["value"] for r in cpu] == [float(i) for i in range(120)]
+    assert {(r["domain"], r["source"]) for r in rows} == {("metrics", "m1")}
+    assert [r["t"] for r in cpu] == sorted(r["t"] for r in cpu)
+    m1 = next(p for p in parts if p.tier is Tier.M1 and p.start_ms <= T0 - 2 * day < p.end_ms)
+    rolled = (await warm.export_partition(m1.name)).to_pylist()
+    first = next(r for r in rolled if r["series"] == "cpu.used" and r["source"] == "m1")
+    assert (first["min"], first["max"], first["count"]) == (0.0, 59.0, 60)
+    await warm.drop_partition(raw[0].name)
+    assert raw[0].name not in [p.name for p in await warm.partitions()]
+    gone = await warm.read("metrics", "m1", "cpu.used", T0 - 3 * day, T0 - day, Tier.RAW)
+    assert len(gone) == 0

@@ -35,9 +35,17 @@ class Bus(Protocol):
     to all (several rule or aggregator instances sharing work). ``overflow`` says what a
     subscription does when its consumer falls ``maxsize`` messages behind: ``block`` slows
     the publishers (nothing lost), ``drop_oldest`` keeps the newest (live views).
+
+    Backends that keep history say so in ``capabilities``: ``"durable"`` — a subscription
+    named by ``durable`` resumes after a restart where it left off (delivered at least once,
+    acknowledged when the next message is requested); ``"replay"`` — ``since_ms`` starts a
+    subscription at the first message published at or after that time. A backend without the
+    capability refuses the argument with ``BackendError``. Publishing the same ``event_id``
+    twice within the backend's duplicate window delivers it once where ``"dedupe"`` is listed.
     """
 
     url: str
+    capabilities: frozenset[str]
 
     async def start(self) -> None: ...
 
@@ -58,6 +66,8 @@ class Bus(Protocol):
         pattern: str,
         *,
         group: str | None = None,
+        durable: str | None = None,
+        since_ms: int | None = None,
         maxsize: int = 10_000,
         overflow: Overflow = "block",
     ) -> Subscription: ...

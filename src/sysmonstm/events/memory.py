@@ -74,6 +74,8 @@ class MemorySubscription:
 class MemoryBus:
     """The embedded bus: one process, no server, no persistence."""
 
+    capabilities: frozenset[str] = frozenset()
+
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
         self._subs: list[MemorySubscription] = []
@@ -111,11 +113,17 @@ class MemoryBus:
         pattern: str,
         *,
         group: str | None = None,
+        durable: str | None = None,
+        since_ms: int | None = None,
         maxsize: int = 10_000,
         overflow: Overflow = "block",
     ) -> MemorySubscription:
         if self._closed:
             raise BackendError("bus is closed")
+        if durable is not None or since_ms is not None:
+            raise BackendError(
+                "the in-process bus keeps no history: durable and since_ms need NATS or Redis"
+            )
         sub = MemorySubscription(self, TopicPattern.parse(pattern), group, maxsize, overflow)
         self._subs.append(sub)
         self._route_cache.clear()

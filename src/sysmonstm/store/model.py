@@ -134,6 +134,16 @@ class SeriesPoints:
 
 
 @dataclass(frozen=True, slots=True)
+class PartitionInfo:
+    """One time partition of the warm tier (``raw_20261204``, ``m1_202612``, ``h1_2026``)."""
+
+    tier: Tier
+    name: str
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class Record:
     """A small document kept as history (alert transitions and the like), keyed for lookup."""
 

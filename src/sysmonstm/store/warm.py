@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from sysmonstm.store.model import (
     LatestValue,
+    PartitionInfo,
     Record,
     SeriesBatch,
     SeriesPoints,
     SourceState,
     Tier,
 )
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @runtime_checkable
@@ -65,6 +69,21 @@ class WarmTier(Protocol):
 
     async def enforce_retention(self, now_ms: int) -> dict[Tier, int]:
         """Drop data older than each tier's retention; return what was dropped per tier."""
+        ...
+
+    async def partitions(self) -> list[PartitionInfo]:
+        """Every time partition that exists, oldest first."""
+        ...
+
+    async def export_partition(self, name: str) -> pa.Table:
+        """A partition's contents in the archive's long format, sorted by (domain, source,
+        series, t): columns ``domain``, ``source``, ``series`` (strings), ``t`` (int64 Unix
+        ms) and, for RAW, ``value`` (float64); for M1/H1 ``min``, ``max``, ``sum``
+        (float64), ``count`` (int64), ``last`` (float64). See ``store/archive_schema.py``."""
+        ...
+
+    async def drop_partition(self, name: str) -> None:
+        """Delete a whole partition (after it was archived and verified)."""
         ...
 
     async def append_records(self, records: Sequence[Record]) -> None:

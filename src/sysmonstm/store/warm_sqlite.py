@@ -18,11 +18,13 @@ from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
+import pyarrow as pa
 
 from sysmonstm.errors import BackendError, ConfigError
 from sysmonstm.store import sqlite_db as db
 from sysmonstm.store.model import (
     LatestValue,
+    PartitionInfo,
     Record,
     Retention,
     SeriesBatch,
@@ -32,6 +34,7 @@ from sysmonstm.store.model import (
     Tier,
 )
 from sysmonstm.store.partitions import parse_partition
+from sysmonstm.store.sqlite_export import export_partition
 from sysmonstm.store.sqlite_read import SqliteReader
 from sysmonstm.store.sqlite_rollup import RollupJob
 
@@ -337,6 +340,30 @@ class SqliteWarm:
                 dropped[tier] += 1
         conn.execute("DELETE FROM records WHERE time_ms < ?", (now_ms - self.retention.h1_ms,))
         return dropped
+
+    # -- partitions (for the archive) ------------------------------------------------------
+
+    async def partitions(self) -> list[PartitionInfo]:
+        return await self._on_writer(self._partitions_sync)
+
+    def _partitions_sync(self) -> list[PartitionInfo]:
+        found = [(name, parse_partition(name)) for name in db.existing_tables(self.conn)]
+        return sorted(
+            (PartitionInfo(p[0], name, p[1], p[2]) for name, p in found if p is not None),
+            key=lambda p: (p.start_ms, p.tier.value),
+        )
+
+    async def export_partition(self, name: str) -> pa.Table:
+        return await self._on_reader(lambda r: export_partition(r.conn, name))
+
+    async def drop_partition(self, name: str) -> None:
+        def drop() -> None:
+            if parse_partition(name) is None:
+                raise BackendError(f"{name!r} is not a partition")
+            self.conn.execute(f"DROP TABLE IF EXISTS {name}")
+            self._tables.discard(name)
+
+        await self._on_writer(drop)
 
     # -- records ---------------------------------------------------------------------------
 
