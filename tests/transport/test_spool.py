@@ -211,3 +211,11 @@ def test_append_notifies_subscribers(tmp_path: Path, open_spool: SpoolFactory) -
     spool.subscribe(lambda: calls.append(spool.last_sequence))
     seqs = fill(spool, 3)
     assert calls == seqs
+
+
+def test_sequences_are_consecutive_within_one_run(open_spool: SpoolFactory, tmp_path: Path) -> None:
+    """Only the first sequence after opening jumps to the clock; the rest follow one by one."""
+    spool = open_spool(tmp_path, clock_us=lambda: 10**15)
+    seqs = [spool.next_sequence() for _ in range(100)]
+    assert seqs[0] == 10**15
+    assert seqs == list(range(seqs[0], seqs[0] + 100))

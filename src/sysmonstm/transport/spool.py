@@ -19,9 +19,10 @@ fsynced, at most once per ``mark_every_s`` (1 s) and always before fully acked s
 deleted. The open segment is kept until it is rolled, even when fully acked. Losing
 the newest records or an ack to a power cut means re-sending batches the receiver already
 has, which it drops. Sequences need no file of their own: the newest record or the acked
-mark holds the last one, and ``next_sequence`` is also floored by the wall clock in
-microseconds, so they keep growing when the directory itself is lost (unless the clock
-went back too).
+mark holds the last one, and the first ``next_sequence`` after opening is also floored by
+the wall clock in microseconds, so they keep growing when the directory itself is lost
+(unless the clock went back too). Within one run they are consecutive, so a receiver (or a
+test) can tell a missing batch from a skipped one.
 
 Not thread-safe: use a spool from one thread (the event loop). Appends are small buffered
 writes, cheap enough to call from a coroutine.
@@ -112,6 +113,7 @@ class Spool:
             if path.stem.isdigit():
                 self._load(path, rejected)
         self._issued = self._tail
+        self._floored = False  # the clock floor applies once per open
 
     # -- reading state -------------------------------------------------------------------
 
@@ -140,9 +142,14 @@ class Spool:
         self._listeners.append(callback)
 
     def next_sequence(self) -> int:
-        """A sequence greater than any handed out or stored, and not below the wall clock."""
-        self._issued = max(max(self._issued, self._tail) + 1, self._clock_us())
-        return self._issued
+        """The sequence after any handed out or stored; the first after opening is also not
+        below the wall clock (µs), the rest follow it one by one."""
+        nxt = max(self._issued, self._tail) + 1
+        if not self._floored:
+            nxt = max(nxt, self._clock_us())
+            self._floored = True
+        self._issued = nxt
+        return nxt
 
     def pending(self, after: int, limit: int | None = None) -> list[tuple[int, bytes]]:
         """Live entries with a sequence above ``after``, in order, at most ``limit`` of them."""
