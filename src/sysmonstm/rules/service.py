@@ -72,6 +72,8 @@ class RuleService:
 
     Raises ``ConfigError`` when a rule's topic is reached by no extractor (it could never
     fire). ``tick_seconds`` paces ``tick``; ``dedupe`` bounds the remembered envelope ids.
+    ``durable`` names durable subscriptions (on a bus that keeps history) so a restarted
+    service resumes where it stopped instead of missing what was published meanwhile.
     """
 
     def __init__(
@@ -84,6 +86,7 @@ class RuleService:
         *,
         tick_seconds: float = 1.0,
         dedupe: int = 20_000,
+        durable: str | None = None,
     ) -> None:
         self.engine = Engine(rules, clock=clock)
         self._bus = bus
@@ -91,6 +94,7 @@ class RuleService:
         self._clock = clock
         self._tick_seconds = tick_seconds
         self._dedupe = dedupe
+        self._durable = durable
         self._extractors = [(TopicPattern.parse(p), p, fn) for p, fn in extractors.items()]
         wanted: list[str] = []
         for rule in rules:
@@ -115,7 +119,12 @@ class RuleService:
     async def start(self) -> None:
         """Subscribe (once); events published from now on will be evaluated."""
         if not self._subs:
-            self._subs = [await self._bus.subscribe(p) for p in self._wanted]
+            self._subs = [
+                await self._bus.subscribe(
+                    p, durable=f"{self._durable}-{topic_token(p)}" if self._durable else None
+                )
+                for p in self._wanted
+            ]
 
     async def run(self) -> None:
         """Evaluate events and tick until ``stop`` (what was queued is drained) or cancel."""

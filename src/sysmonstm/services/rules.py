@@ -42,7 +42,8 @@ async def serve_rules(
 ) -> RuleService:
     """Evaluate rules until ``stop`` is set; return the service (for its active alerts)."""
     rules = load_configured_rules(core)
-    service = RuleService(core.bus, rules, extractors_of(core), core.warm)
+    durable = "rules" if "durable" in core.bus.capabilities else None
+    service = RuleService(core.bus, rules, extractors_of(core), core.warm, durable=durable)
     await service.start()
     log.info("rules loaded", rules=len(rules), files=[str(f) for f in rule_files(core)])
     if started is not None:
