@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from sysmonstm.cli_certs import certs_app
 from sysmonstm.config import Settings, load_settings
 from sysmonstm.errors import ConfigError
 
@@ -22,6 +23,7 @@ config_app = typer.Typer(no_args_is_help=True, help="Inspect settings.")
 rules_app = typer.Typer(no_args_is_help=True, help="Work with rule files.")
 app.add_typer(config_app, name="config")
 app.add_typer(rules_app, name="rules")
+app.add_typer(certs_app, name="certs")
 out = Console()
 err = Console(stderr=True)
 
@@ -233,14 +235,17 @@ def gateway(
 def config_show(
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of TOML.")] = False,
 ) -> None:
-    """Print the effective settings (defaults < file < SYSMONSTM_* env < flags)."""
+    """Print the effective settings (defaults < file < SYSMONSTM_* env < flags); passwords in
+    URLs are shown as ``***``."""
     from sysmonstm.config import dump_toml
+
+    from sysmonstm.redact import redact
 
     settings = _settings()
     if as_json:
-        print(json.dumps(settings.model_dump(mode="json"), indent=2))
+        print(redact(json.dumps(settings.model_dump(mode="json"), indent=2)))
     else:
-        print(dump_toml(settings), end="")
+        print(redact(dump_toml(settings)), end="")
 
 
 @rules_app.command("check")
