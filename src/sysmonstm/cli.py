@@ -238,7 +238,6 @@ def config_show(
     """Print the effective settings (defaults < file < SYSMONSTM_* env < flags); passwords in
     URLs are shown as ``***``."""
     from sysmonstm.config import dump_toml
-
     from sysmonstm.redact import redact
 
     settings = _settings()
