@@ -1,4 +1,10 @@
-"""Bus backends under conformance."""
+"""Bus backends under conformance.
+
+Opening a factory twice in one test reaches the same namespace (stream prefix, key prefix):
+two instances of a network bus behave like two processes sharing the servers, which the
+durable and queue-group tests rely on. ``ack_wait=5s`` keeps the wait for a redelivery after
+a simulated crash short while leaving slow test machines plenty of margin.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import pytest
 
 from sysmonstm.events.bus import Bus
 from sysmonstm.events.memory import MemoryBus
+from sysmonstm.events.registry import open_bus
 
 BusFactory = Callable[[pytest.FixtureRequest, Path], AbstractAsyncContextManager[Bus]]
 
@@ -24,4 +31,34 @@ async def memory_bus(_request: pytest.FixtureRequest, _tmp: Path) -> AsyncIterat
         await bus.close()
 
 
-BUSES: dict[str, BusFactory] = {"memory": memory_bus}
+def nats_url(request: pytest.FixtureRequest) -> str:
+    server = request.getfixturevalue("nats_server_url")
+    prefix = request.getfixturevalue("nats_prefix")
+    return f"{server}?stream_prefix={prefix}&ack_wait=5s&publish_timeout=10s"
+
+
+def redis_url(request: pytest.FixtureRequest) -> str:
+    server = request.getfixturevalue("redis_server_url")
+    prefix = request.getfixturevalue("redis_prefix")
+    return f"{server}?prefix={prefix}&ack_wait=5s&publish_timeout=10s"
+
+
+@asynccontextmanager
+async def _network_bus(url: str) -> AsyncIterator[Bus]:
+    bus = open_bus(url)
+    await bus.start()
+    try:
+        yield bus
+    finally:
+        await bus.close()
+
+
+def nats_bus(request: pytest.FixtureRequest, _tmp: Path) -> AbstractAsyncContextManager[Bus]:
+    return _network_bus(nats_url(request))
+
+
+def redis_bus(request: pytest.FixtureRequest, _tmp: Path) -> AbstractAsyncContextManager[Bus]:
+    return _network_bus(redis_url(request))
+
+
+BUSES: dict[str, BusFactory] = {"memory": memory_bus, "nats": nats_bus, "redis": redis_bus}

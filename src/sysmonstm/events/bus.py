@@ -33,8 +33,10 @@ class Bus(Protocol):
 
     ``group`` makes a queue group: each message goes to one member of the group rather than
     to all (several rule or aggregator instances sharing work). ``overflow`` says what a
-    subscription does when its consumer falls ``maxsize`` messages behind: ``block`` slows
-    the publishers (nothing lost), ``drop_oldest`` keeps the newest (live views).
+    subscription does when its consumer falls ``maxsize`` messages behind: ``block`` holds
+    back (in process it slows the publishers; over the network the server buffers, bounded
+    by the backend's limits), ``drop_oldest`` keeps the newest (live views). Only durable
+    subscriptions guarantee that a slow or absent consumer loses nothing.
 
     Backends that keep history say so in ``capabilities``: ``"durable"`` — a subscription
     named by ``durable`` resumes after a restart where it left off (delivered at least once,

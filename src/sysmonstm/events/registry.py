@@ -17,11 +17,29 @@ def _memory(url: str) -> Bus:
     return MemoryBus(url)
 
 
-BACKENDS: dict[str, BusFactory] = {"memory": _memory}
+def _nats(url: str) -> Bus:
+    from sysmonstm.events.nats_bus import NatsBus
+
+    return NatsBus(url)
+
+
+def _redis(url: str) -> Bus:
+    from sysmonstm.events.redis_bus import RedisBus
+
+    return RedisBus(url)
+
+
+BACKENDS: dict[str, BusFactory] = {
+    "memory": _memory,
+    "nats": _nats,
+    "redis": _redis,
+    "rediss": _redis,
+}
 
 
 def open_bus(url: str) -> Bus:
-    """A bus for ``url`` (not yet started): ``memory://`` now; more schemes register here."""
+    """A bus for ``url`` (not yet started): ``memory://``, ``nats://``, ``redis://``,
+    ``rediss://`` (see ``docs/bus.md``); a bad URL parameter raises ``ConfigError``."""
     scheme = urlsplit(url).scheme
     factory = BACKENDS.get(scheme)
     if factory is None:
