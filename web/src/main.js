@@ -3,6 +3,7 @@
 
 import "./style.css";
 import { fetchAlerts, fetchHosts } from "./api.js";
+import { HealthWatch } from "./health.js";
 import { HostPage } from "./hostpage.js";
 import { OverviewPage } from "./overview.js";
 import { bindRangeButtons } from "./range.js";
@@ -60,11 +61,19 @@ let wasLive = false;
 function onState(state, detail) {
   conn.dataset.state = state;
   conn.textContent = detail ? `${state} (${detail})` : state;
-  if (state === "live" && wasLive) refresh(); // catch up on what passed while offline
+  if (state === "live" && wasLive) {
+    refresh(); // catch up on what passed while offline
+    health.check();
+  }
   if (state === "live") wasLive = true;
 }
 
 const socket = new LiveSocket(onEvent, onState);
+
+// while the hot tier is down hosts come from stored data; on recovery reload them live
+const health = new HealthWatch(document.getElementById("degraded"), (live) => {
+  if (live === "ok") refresh();
+});
 
 document.addEventListener("click", (ev) => {
   const a = ev.target.closest("a[href]");
@@ -80,3 +89,4 @@ window.addEventListener("popstate", render);
 bindRangeButtons(document);
 render();
 refresh();
+health.check();

@@ -50,26 +50,38 @@ def _health_router(core: Core) -> APIRouter:
 
     @router.get("/healthz", summary="Liveness of the bus and the tiers")
     async def healthz(request: Request) -> JSONResponse:
-        """``status`` is ``ok`` with 200 when every backend answers, else ``degraded`` with
-        503; ``checks`` says which backend failed and why."""
+        """``status`` is ``ok`` with 200 when every backend answers; ``degraded`` with 200
+        when only the hot tier is down (the service works from the warm tier; ``live`` is
+        ``degraded``); ``degraded`` with 503 when the bus or the warm tier fails. ``checks``
+        says which backend is off and why."""
         checks = {
             "bus": await _probe(_bus_probe(core)),
             "hot": await _probe(core.hot.sources(_PROBE_DOMAIN)),
             "warm": await _probe(core.warm.stored_through(_PROBE_DOMAIN, _PROBE_DOMAIN)),
         }
-        ok = all(v == "ok" for v in checks.values())
+        hot = core.hot
+        if hot.degraded:
+            checks["hot"] = "degraded"
+        failing = any(v not in ("ok", "degraded") for v in checks.values())
         hub: Hub = request.app.state.hub
         stats = hub.stats()
         body = {
-            "status": "ok" if ok else "degraded",
+            "status": "ok" if not failing and not hot.degraded else "degraded",
             "version": sysmonstm.__version__,
             "time_ms": time.time_ns() // 1_000_000,
             "checks": checks,
+            "live": "degraded" if hot.degraded else "ok",
+            "hot": {
+                "since_ms": hot.since_ms,
+                "reason": redact(hot.reason),
+                "skipped_batches": hot.skipped_batches,
+                "outages": hot.outages,
+            },
             "domains": [d.name for d in core.domains],
             "ws": {"clients": stats.clients, "patterns": stats.patterns, "dropped": stats.dropped},
             "alerts": {"active": len(request.app.state.alerts.active())},
         }
-        return JSONResponse(body, status_code=200 if ok else 503)
+        return JSONResponse(body, status_code=503 if failing else 200)
 
     return router
 

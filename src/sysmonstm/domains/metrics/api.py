@@ -1,9 +1,12 @@
 """REST for the metrics domain: hosts (latest state) and series (history), under /api/v1.
 
 Hosts come from the hot tier, and from the warm tier for sources the hot tier does not know
-(after a restart, or quiet longer than its window). Range reads go through the query router,
-which picks the tier by time range and point budget. Responses are encoded with msgspec;
-the pydantic models below only document them in OpenAPI.
+(after a restart, or quiet longer than its window) and for every source while the hot tier
+is degraded (down): then each host says ``"live": "degraded"`` and responses carry the
+header ``Sysmonstm-Live: degraded``. Range reads go through the query router, which picks
+the tier by time range and point budget (a degraded hot tier reads as empty, so the warm
+tier answers). Responses are encoded with msgspec; the pydantic models below only document
+them in OpenAPI.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from sysmonstm.store.query import MAX_POINTS
 from sysmonstm.store.series import parse_series
 
 DOMAIN = "metrics"
+LIVE_HEADER = "Sysmonstm-Live"
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -40,6 +44,10 @@ class Host(BaseModel):
     age_s: float = Field(description="seconds since the newest sample, by the gateway's clock")
     interval_ms: int = Field(description="the collector's sampling interval")
     values: dict[str, Point] = Field(description="latest value of each series by key")
+    live: str = Field(
+        description="ok: latest values come from the live (hot) tier; degraded: the hot tier "
+        "is down and they come from stored (warm) data"
+    )
 
 
 class HostDetail(Host):
@@ -59,8 +67,13 @@ class Series(BaseModel):
     max: list[float]
 
 
-def _json(body: Any) -> Response:
-    return Response(_ENCODER.encode(body), media_type="application/json")
+def _json(body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(_ENCODER.encode(body), media_type="application/json", headers=headers)
+
+
+def _live(core: Core) -> str:
+    """``degraded`` while the hot tier is down (asked after the reads, which may flip it)."""
+    return "degraded" if core.hot.degraded else "ok"
 
 
 def _now_ms() -> int:
@@ -99,7 +112,8 @@ def routers(core: Core) -> list[APIRouter]:
     @router.get("/hosts", response_model=list[Host], summary="Every known host, newest first")
     async def list_hosts() -> Response:
         """Hosts with their latest values: the hot tier's, then the warm tier's for hosts
-        the hot tier does not know; most recently seen first."""
+        the hot tier does not know (all of them while it is degraded); most recently seen
+        first. ``live`` (and the ``Sysmonstm-Live`` header) says which."""
         now = _now_ms()
         hot = await core.hot.sources(DOMAIN)
         warm = {s.source.id: s for s in await core.warm.sources(DOMAIN)}
@@ -107,12 +121,17 @@ def routers(core: Core) -> list[APIRouter]:
         for state in hot:
             stored = warm.pop(state.source.id, None)
             values = await core.hot.latest(DOMAIN, state.source.id)
+            if not values and stored is not None:  # the hot tier went down meanwhile
+                values = await core.warm.latest(DOMAIN, state.source.id)
             out.append(_host(state, values, now, stored.first_seen_ms if stored else None))
         out.extend(
             [_host(s, await core.warm.latest(DOMAIN, s.source.id), now) for s in warm.values()]
         )
         out.sort(key=lambda h: h["last_seen_ms"], reverse=True)
-        return _json(out)
+        live = _live(core)
+        for host in out:
+            host["live"] = live
+        return _json(out, {LIVE_HEADER: live})
 
     @router.get(
         "/hosts/{host_id:path}",
@@ -121,7 +140,8 @@ def routers(core: Core) -> list[APIRouter]:
         responses={404: {"description": "No such host"}},
     )
     async def get_host(host_id: str) -> Response:
-        """The host's latest value per series (hot tier over warm) and every stored key."""
+        """The host's latest value per series (hot tier over warm; warm alone while the hot
+        tier is degraded) and every stored key."""
         now = _now_ms()
         hot = next((s for s in await core.hot.sources(DOMAIN) if s.source.id == host_id), None)
         stored = next((s for s in await core.warm.sources(DOMAIN) if s.source.id == host_id), None)
@@ -143,7 +163,8 @@ def routers(core: Core) -> list[APIRouter]:
             stored.first_seen_ms if stored else None,
         )
         body["series"] = sorted(keys)
-        return _json(body)
+        body["live"] = _live(core)
+        return _json(body, {LIVE_HEADER: body["live"]})
 
     @router.get(
         "/series",
