@@ -1,0 +1,182 @@
+"""Keeps the PostgreSQL warm tier's 1-minute and 1-hour rollups current, idempotently.
+
+Same semantics as SQLite's (``sqlite_rollup.py``): buckets are recomputed from the finer
+tier and upserted, so a rerun or a crash never double counts; ``m1_through``/``h1_through``
+per source say how far rollups are complete; late samples marked their buckets in ``dirty``
+and are rolled up again here.
+
+Each step on a source runs in a transaction holding that source's ``sources`` row lock, as
+writes do: a write that lands while a rollup reads would otherwise fall between the rolled
+range and the late-data marking. Several aggregators may run passes at once; the lock
+serializes them per source.
+
+Where the work runs was measured (``python -m bench.pg``, 6 h x 100 series of one source):
+1-minute buckets from raw frames are computed with numpy on ``array_send`` bytes (~5.4 M
+samples/s, client and server together) rather than in SQL by unnesting the arrays (~1.9 M
+samples/s, all of it on the server). 1-hour buckets from 1-minute rows, 60 times fewer,
+are one ``INSERT ... SELECT ... GROUP BY`` that ships nothing.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import numpy as np
+
+from sysmonstm.errors import BackendError
+from sysmonstm.store.model import Tier
+from sysmonstm.store.partitions import partitions_between
+from sysmonstm.store.pg_conn import Conn, PgDb
+from sysmonstm.store.pg_partitions import Partitions, PartitionsMissingError
+from sysmonstm.store.pg_read import LayoutCache, raw_frames
+from sysmonstm.store.rollup import Buckets
+from sysmonstm.store.sqlite_read import raw_buckets
+
+M1, H1 = 60_000, 3_600_000
+_RAW_CHUNK = 6 * H1  # raw time rolled up per transaction (bounds how long a source is locked)
+_M1_CHUNK = 7 * 86_400_000
+
+_PENDING = """
+    SELECT s.id FROM sources s
+    WHERE s.m1_through < s.last_ms - s.last_ms % 60000
+       OR s.h1_through < s.m1_through - s.m1_through % 3600000
+       OR EXISTS (SELECT 1 FROM dirty d WHERE d.source_id = s.id)
+    ORDER BY s.id"""
+_UPSERT_M1 = """
+    INSERT INTO m1 (series_id, t, min, max, sum, count, last)
+    SELECT * FROM unnest($1::int4[], $2::int8[], $3::float8[], $4::float8[], $5::float8[],
+                         $6::int4[], $7::float8[])
+    ON CONFLICT (series_id, t) DO UPDATE SET min = EXCLUDED.min, max = EXCLUDED.max,
+        sum = EXCLUDED.sum, count = EXCLUDED.count, last = EXCLUDED.last"""
+# last: the value of the latest minute (an array compares element by element, time first)
+_H1_FROM_M1 = """
+    INSERT INTO h1 (series_id, t, min, max, sum, count, last)
+    SELECT m.series_id, m.t - m.t % 3600000, min(m.min), max(m.max), sum(m.sum),
+           sum(m.count), (max(ARRAY[m.t::float8, m.last]))[2]
+    FROM m1 m
+    WHERE m.series_id IN (SELECT id FROM series WHERE source_id = $1)
+      AND m.t >= $2 AND m.t < $3
+    GROUP BY 1, 2
+    ON CONFLICT (series_id, t) DO UPDATE SET min = EXCLUDED.min, max = EXCLUDED.max,
+        sum = EXCLUDED.sum, count = EXCLUDED.count, last = EXCLUDED.last"""
+
+
+def runs(buckets: list[int], step: int) -> list[tuple[int, int]]:
+    """Sorted bucket starts as ``[lo, hi)`` ranges of adjacent buckets."""
+    out: list[tuple[int, int]] = []
+    for b in sorted(set(buckets)):
+        if out and out[-1][1] == b:
+            out[-1] = (out[-1][0], b + step)
+        else:
+            out.append((b, b + step))
+    return out
+
+
+def _count(status: str) -> int:
+    """Rows an ``INSERT 0 N`` status reports."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class RollupJob:
+    """One pass over every source with something to roll up."""
+
+    def __init__(self, db: PgDb, partitions: Partitions, layouts: LayoutCache) -> None:
+        self.db = db
+        self.partitions = partitions
+        self.layouts = layouts
+
+    async def run(self) -> int:
+        async with self.db.tx("rollup", readonly=True) as conn:
+            pending = [int(r[0]) for r in await conn.fetch(_PENDING)]
+        written = 0
+        for sid in pending:
+            written += await self._source(sid)
+        return written
+
+    async def _source(self, sid: int) -> int:
+        written, misses = 0, 0
+        while True:
+            try:
+                async with self.db.tx("rollup") as conn:
+                    n, more = await self._step(conn, sid)
+            except PartitionsMissingError as need:
+                misses += 1
+                if misses > 2:
+                    raise BackendError(f"rollup: cannot create partitions {need}") from need
+                await self.partitions.refresh()
+                await self.partitions.ensure(need.names)
+                continue
+            written += n
+            if not more:
+                return written
+
+    async def _step(self, conn: Conn, sid: int) -> tuple[int, bool]:
+        """Roll up what one transaction should; return (buckets written, more to do)."""
+        row = await conn.fetchrow(
+            "SELECT last_ms, m1_through, h1_through FROM sources WHERE id = $1 FOR UPDATE", sid
+        )
+        assert row is not None
+        last_ms, m1_through, h1_through = (int(v) for v in row)
+        written = 0
+        dirty_minutes = await _take_dirty(conn, sid, "1m")
+        for lo, hi in runs(dirty_minutes, M1):
+            written += await self.m1_from_raw(conn, sid, lo, hi)
+        dirty_hours = [b - b % H1 for b in dirty_minutes if b - b % H1 < h1_through]
+        end = last_ms - last_ms % M1
+        more = False
+        if m1_through < end:
+            hi = min(end, m1_through + _RAW_CHUNK)
+            written += await self.m1_from_raw(conn, sid, m1_through, hi)
+            m1_through, more = hi, hi < end
+            await conn.execute("UPDATE sources SET m1_through = $2 WHERE id = $1", sid, hi)
+        dirty_hours += await _take_dirty(conn, sid, "1h")
+        for lo, hi in runs(dirty_hours, H1):
+            written += await self._h1_from_m1(conn, sid, lo, hi)
+        end_h = m1_through - m1_through % H1
+        if h1_through < end_h:
+            hi = min(end_h, h1_through + _M1_CHUNK)
+            written += await self._h1_from_m1(conn, sid, h1_through, hi)
+            more = more or hi < end_h
+            await conn.execute("UPDATE sources SET h1_through = $2 WHERE id = $1", sid, hi)
+        return written, more
+
+    async def m1_from_raw(self, conn: Conn, sid: int, lo: int, hi: int) -> int:
+        """Recompute (upsert) the 1-minute buckets of source ``sid`` in ``[lo, hi)`` from its
+        raw frames; return the buckets written. The caller holds the source's row lock."""
+        b = raw_buckets(await raw_frames(conn, self.layouts, sid, lo, hi), M1)
+        if not len(b):
+            return 0
+        names = {p[0] for p in partitions_between(Tier.M1, int(b.t.min()), int(b.t.max()) + 1)}
+        self.partitions.require(names)
+        await _upsert(conn, b, names)
+        return len(b)
+
+    async def _h1_from_m1(self, conn: Conn, sid: int, lo: int, hi: int) -> int:
+        names = {p[0] for p in partitions_between(Tier.H1, lo, hi)}
+        self.partitions.require(names)
+        try:
+            return _count(await conn.execute(_H1_FROM_M1, sid, lo, hi))
+        except asyncpg.CheckViolationError:  # no partition for a row: dropped elsewhere
+            raise PartitionsMissingError(names) from None
+
+
+async def _take_dirty(conn: Conn, sid: int, tier: str) -> list[int]:
+    rows = await conn.fetch(
+        "DELETE FROM dirty WHERE source_id = $1 AND tier = $2 RETURNING bucket", sid, tier
+    )
+    return [int(r[0]) for r in rows]
+
+
+async def _upsert(conn: Conn, b: Buckets, names: set[str]) -> None:
+    try:
+        await conn.execute(
+            _UPSERT_M1,
+            b.series_ids.astype(np.int32).tolist(),
+            b.t.tolist(),
+            b.min.tolist(),
+            b.max.tolist(),
+            b.sum.tolist(),
+            b.count.tolist(),
+            b.last.tolist(),
+        )
+    except asyncpg.CheckViolationError:  # no partition for a row: dropped elsewhere
+        raise PartitionsMissingError(names) from None

@@ -1,0 +1,172 @@
+"""The PostgreSQL warm tier's schema: numbered migrations, applied once each, under a lock.
+
+Layout (chosen for bytes per sample and write speed; ``bench/pg.py`` measures it):
+
+- ``raw``: one row per (source, instant), the instant's values as a ``float8[]`` in the
+  order of a stored *layout* (the list of series ids), range-partitioned by day on ``t``
+  (``raw_YYYYMMDD``). A row carries a whole frame (~100 samples), so its tuple header and
+  its key entry cost ~1/100 of a narrow row's: 9.8 bytes per sample with the indexes
+  (9.1 heap, 0.7 the primary key, BRIN next to nothing), against ~165 for narrow
+  (t, host, metric, value) rows with the same series keys and their index; binary COPY
+  takes ~12 M samples/s here against ~0.3 M narrow rows/s. ``PRIMARY KEY (source_id, t,
+  seq)`` serves per-source range reads and refuses the same instant twice within a batch;
+  the BRIN index on ``t`` serves time scans across sources.
+- ``m1`` (by month, ``m1_YYYYMM``) and ``h1`` (by year, ``h1_YYYY``): one narrow row per
+  (series, bucket) with min, max, sum, count, last.
+- ``sources`` (watermark ``stored_seq`` and rollup progress per source; its row is what
+  writers of one source lock to serialize), ``series``, ``layouts``, ``dirty`` (buckets to
+  roll up again after late data), ``records`` (alert history and similar documents).
+
+Times are Unix milliseconds (UTC) in ``bigint`` everywhere, as in the rest of sysmonstm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sysmonstm.errors import BackendError
+from sysmonstm.store.pg_conn import Conn
+
+# pg_advisory_xact_lock keys (any constants unique to sysmonstm)
+MIGRATION_LOCK = 0x5359_534D_0001
+PARTITION_LOCK = 0x5359_534D_0002
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step; ``statements`` run in order in the migrating transaction."""
+
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationState:
+    """A known migration and when it was applied (None: pending)."""
+
+    migration: Migration
+    applied_at: datetime | None
+
+
+_INITIAL = (
+    # fillfactor leaves room on each page so watermark updates stay HOT (no index churn)
+    """CREATE TABLE sources (
+        id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        domain text NOT NULL,
+        key text NOT NULL,
+        name text NOT NULL,
+        labels jsonb NOT NULL,
+        first_ms bigint NOT NULL,
+        last_ms bigint NOT NULL,
+        stored_seq bigint NOT NULL,
+        m1_through bigint NOT NULL,
+        h1_through bigint NOT NULL,
+        interval_ms integer NOT NULL,
+        UNIQUE (domain, key)
+    ) WITH (fillfactor = 50)""",
+    """CREATE TABLE series (
+        id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        source_id integer NOT NULL REFERENCES sources (id),
+        key text NOT NULL,
+        UNIQUE (source_id, key))""",
+    # a layout of 10k series outgrows a btree entry: it is unique by its digest
+    """CREATE TABLE layouts (
+        id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        source_id integer NOT NULL REFERENCES sources (id),
+        digest bytea NOT NULL UNIQUE,
+        ids integer[] NOT NULL)""",
+    "CREATE INDEX layouts_by_source ON layouts (source_id)",
+    """CREATE TABLE dirty (
+        source_id integer NOT NULL,
+        tier text NOT NULL,
+        bucket bigint NOT NULL,
+        PRIMARY KEY (source_id, tier, bucket))""",
+    """CREATE TABLE records (
+        kind text NOT NULL,
+        id text NOT NULL,
+        time_ms bigint NOT NULL,
+        key text NOT NULL,
+        body jsonb NOT NULL,
+        PRIMARY KEY (kind, id))""",
+    "CREATE INDEX records_by_time ON records (kind, time_ms)",
+    "CREATE INDEX records_by_key ON records (kind, key, time_ms)",
+    # 8-byte columns first: no alignment padding before the array
+    """CREATE TABLE raw (
+        t bigint NOT NULL,
+        seq bigint NOT NULL,
+        source_id integer NOT NULL,
+        layout_id integer NOT NULL,
+        vals float8[] NOT NULL,
+        PRIMARY KEY (source_id, t, seq)
+    ) PARTITION BY RANGE (t)""",
+    "CREATE INDEX raw_t_brin ON raw USING brin (t)",
+    """CREATE TABLE m1 (
+        t bigint NOT NULL,
+        min float8 NOT NULL,
+        max float8 NOT NULL,
+        sum float8 NOT NULL,
+        last float8 NOT NULL,
+        series_id integer NOT NULL,
+        count integer NOT NULL,
+        PRIMARY KEY (series_id, t)
+    ) PARTITION BY RANGE (t)""",
+    """CREATE TABLE h1 (
+        t bigint NOT NULL,
+        min float8 NOT NULL,
+        max float8 NOT NULL,
+        sum float8 NOT NULL,
+        last float8 NOT NULL,
+        series_id integer NOT NULL,
+        count integer NOT NULL,
+        PRIMARY KEY (series_id, t)
+    ) PARTITION BY RANGE (t)""",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial layout", _INITIAL),)
+LATEST = MIGRATIONS[-1].version
+
+_CREATE_LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now())"""
+
+
+async def migrate(conn: Conn) -> list[Migration]:
+    """Apply every pending migration in the caller's transaction; return those applied.
+
+    Safe to run from several processes at once: an advisory lock held to the end of the
+    transaction makes the others wait, then find nothing left to do. Refuses a database
+    migrated by a newer sysmonstm.
+    """
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+    await conn.execute(_CREATE_LEDGER)
+    done = {int(r[0]) for r in await conn.fetch("SELECT version FROM schema_migrations")}
+    newest = max(done, default=0)
+    if newest > LATEST:
+        raise BackendError(
+            f"database schema version {newest} is newer than this sysmonstm ({LATEST})"
+        )
+    applied = []
+    for m in MIGRATIONS:
+        if m.version in done:
+            continue
+        for statement in m.statements:
+            await conn.execute(statement)
+        await conn.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name
+        )
+        applied.append(m)
+    return applied
+
+
+async def status(conn: Conn) -> tuple[list[MigrationState], list[int]]:
+    """Every known migration with its state, and versions in the database unknown here."""
+    applied: dict[int, datetime] = {}
+    if await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+        rows = await conn.fetch("SELECT version, applied_at FROM schema_migrations")
+        applied = {int(r[0]): r[1] for r in rows}
+    known = [MigrationState(m, applied.get(m.version)) for m in MIGRATIONS]
+    unknown = sorted(v for v in applied if v not in {m.version for m in MIGRATIONS})
+    return known, unknown
