@@ -1,0 +1,293 @@
+"""Bytes per sample of the cold tier (Parquet archive) against the warm tier, on the same data.
+
+    python -m bench.archive                              every data set below
+    python -m bench.archive --recording FILE             (a) from a recording of this machine
+    python -m bench.archive record --seconds 3600 --out FILE
+                                                         record this machine (1 sample a second)
+
+Data sets:
+
+- ``recorded``: this machine's real collector (``HostSampler``) sampled at its real cadence,
+  one frame a second, as recorded by ``record`` (JSON lines); only with ``--recording``.
+- ``demo``: simulated hosts (``domains/metrics/demo.py``: per-core CPU, memory, disks, NICs
+  as mean-reverting walks, counters as rates), a day at 1 s.
+- ``walks``: full-precision random walks (``bench.workload.random_walk``, the ingest
+  benchmark's values), 100 series, a day at 1 s.
+
+Each data set goes through the real path: ``SqliteWarm.write`` and ``rollup`` (warm bytes per
+sample: the database file after a checkpoint, and its raw tables alone from ``dbstat``),
+then the real ``Archiver`` into a folder archive (Parquet bytes per sample: the raw parts,
+and raw plus rollup parts). Bytes per sample always divide by raw samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bench.workload import host_series, random_walk
+from sysmonstm.store.archive_file import FileStore
+from sysmonstm.store.archive_store import ObjectArchive
+from sysmonstm.store.archiving import Archiver
+from sysmonstm.store.model import Retention, SeriesBatch, SourceInfo, Tier
+from sysmonstm.store.warm_sqlite import SqliteWarm
+
+DAY_S = 86_400
+T0_MS = 1_780_272_000_000  # 2026-06-01 00:00 UTC, so a simulated day is one raw partition
+_FRAMES_PER_BATCH = 3600
+_EVERYTHING_DUE = Retention(raw_ms=1, m1_ms=1, h1_ms=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    name: str
+    description: str
+    batches: list[SeriesBatch]
+
+    @property
+    def samples(self) -> int:
+        return sum(b.size for b in self.batches)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveResult:
+    """One data set: bytes in each tier, divided by raw samples."""
+
+    dataset: str
+    description: str
+    samples: int
+    warm_bytes: int  # the SQLite file: raw, rollups, series dictionary, indexes
+    warm_raw_bytes: int  # its raw partition tables alone (dbstat)
+    archive_raw_bytes: int  # the Parquet parts of the raw partitions
+    archive_bytes: int  # every Parquet part: raw and rollups
+    encodings: dict[str, str] = field(default_factory=dict)  # chosen for raw values
+    archive_seconds: float = 0.0
+
+    def per_sample(self, nbytes: int) -> float:
+        return nbytes / self.samples if self.samples else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "dataset": self.dataset,
+            "description": self.description,
+            "samples": self.samples,
+            "warm_bytes_per_sample": self.per_sample(self.warm_bytes),
+            "warm_raw_bytes_per_sample": self.per_sample(self.warm_raw_bytes),
+            "archive_raw_bytes_per_sample": self.per_sample(self.archive_raw_bytes),
+            "archive_bytes_per_sample": self.per_sample(self.archive_bytes),
+            "encodings": self.encodings,
+            "archive_seconds": self.archive_seconds,
+        }
+
+
+def _batches(
+    source: SourceInfo, series: tuple[str, ...], times: np.ndarray, values: np.ndarray
+) -> Iterator[SeriesBatch]:
+    for seq, i in enumerate(range(0, len(times), _FRAMES_PER_BATCH), start=1):
+        j = i + _FRAMES_PER_BATCH
+        yield SeriesBatch(source, seq, series, times[i:j], values[i:j], 1000)
+
+
+def walks(hosts: int = 1, seed: int = 0) -> Dataset:
+    """(b) Full-precision random walks, 100 series per host, a day at 1 s."""
+    rng = np.random.default_rng(seed)
+    series = host_series()
+    times = T0_MS + np.arange(DAY_S, dtype=np.int64) * 1000
+    out: list[SeriesBatch] = []
+    for h in range(hosts):
+        values = random_walk(rng, DAY_S, len(series))
+        out += _batches(SourceInfo("metrics", f"walk-{h}"), series, times, values)
+    return Dataset("walks", f"random walks, {hosts} host(s) x 100 series x 1 day at 1 s", out)
+
+
+def demo(hosts: int = 2, seed: int = 0) -> Dataset:
+    """(a') Demo hosts (``DemoHost``), a day at 1 s each."""
+    from sysmonstm.domains.metrics.demo import DemoHost
+
+    times = T0_MS + np.arange(DAY_S, dtype=np.int64) * 1000
+    out: list[SeriesBatch] = []
+    width = 0
+    for i in range(1, hosts + 1):
+        host = DemoHost(i, seed)
+        values = np.asarray([host.sample(1.0)[1] for _ in range(DAY_S)], dtype=np.float64)
+        width += len(host.series)
+        out += _batches(SourceInfo("metrics", host.machine_id), host.series, times, values)
+    return Dataset("demo", f"demo hosts, {hosts} host(s), {width} series, 1 day at 1 s", out)
+
+
+def record(path: Path, seconds: float) -> int:
+    """Sample this machine with the real ``HostSampler`` once a second for ``seconds``,
+    appending JSON lines ``{"t": ms, "series": [...], "values": [...]}``; frames written."""
+    from sysmonstm.domains.metrics.sampler import HostSampler
+
+    sampler = HostSampler()
+    sampler.sample()  # primes the rates
+    frames = 0
+    start = time.monotonic()
+    with path.open("a") as out:
+        while (elapsed := time.monotonic() - start) < seconds:
+            time.sleep(max(0.0, frames + 1 - elapsed))
+            keys, values = sampler.sample()
+            row = {"t": time.time_ns() // 1_000_000, "series": list(keys), "values": values}
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            frames += 1
+    return frames
+
+
+def recorded(path: Path) -> Dataset:
+    """(a) A recording made by ``record``: each run of frames with the same series is one
+    or more batches."""
+    source = SourceInfo("metrics", "recorded")
+    out: list[SeriesBatch] = []
+    series: tuple[str, ...] = ()
+    times: list[int] = []
+    rows: list[list[float]] = []
+
+    def flush() -> None:
+        if times:
+            t = np.asarray(times, dtype=np.int64)
+            v = np.asarray(rows, dtype=np.float64)
+            for b in _batches(source, series, t, v):
+                out.append(SeriesBatch(source, len(out) + 1, series, b.times_ms, b.values))
+            times.clear()
+            rows.clear()
+
+    with path.open() as f:
+        for line in f:
+            frame = json.loads(line)
+            if tuple(frame["series"]) != series:
+                flush()
+                series = tuple(frame["series"])
+            times.append(int(frame["t"]))
+            rows.append([float(x) for x in frame["values"]])
+    flush()
+    hours = sum(b.times_ms.size for b in out) / 3600
+    width = max((len(b.series) for b in out), default=0)
+    return Dataset(
+        "recorded", f"this machine's HostSampler at 1 s, {hours:.1f} h, {width} series", out
+    )
+
+
+def _raw_table_bytes(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT sum(pgsize) FROM dbstat WHERE name LIKE 'raw\\_%' ESCAPE '\\'"
+        ).fetchone()
+    return int(rows[0] or 0)
+
+
+async def measure(data: Dataset, workdir: Path) -> ArchiveResult:
+    """Store ``data`` in a fresh warm tier, then archive all of it (see the module doc)."""
+    db = workdir / f"{data.name}.db"
+    warm = SqliteWarm(f"sqlite:///{db}", retention=_EVERYTHING_DUE)
+    await warm.open()
+    try:
+        await warm.write(data.batches)
+        await warm.rollup()
+    finally:
+        await warm.close()  # checkpoints the WAL into the file
+    warm_bytes, warm_raw = db.stat().st_size, _raw_table_bytes(db)
+    last_ms = max(int(b.times_ms.max()) for b in data.batches)
+    archive = ObjectArchive(FileStore(f"file://{workdir / (data.name + '-archive')}"))
+    warm = SqliteWarm(f"sqlite:///{db}", retention=_EVERYTHING_DUE)
+    await warm.open()
+    await archive.open()
+    try:
+        started = time.perf_counter()
+        await Archiver(warm, archive, _EVERYTHING_DUE).run(now_ms=last_ms + 3 * 366 * 86_400_000)
+        seconds = time.perf_counter() - started
+        manifests = await archive.manifests()
+    finally:
+        await archive.close()
+        await warm.close()
+    raw = [m for m in manifests if m.tier is Tier.RAW]
+    encodings = raw[0].encodings if raw else {}
+    return ArchiveResult(
+        data.name,
+        data.description,
+        data.samples,
+        warm_bytes,
+        warm_raw,
+        sum(m.bytes for m in raw),
+        sum(m.bytes for m in manifests),
+        encodings,
+        seconds,
+    )
+
+
+def run(datasets: list[Dataset], workdir: Path | None = None) -> list[ArchiveResult]:
+    """Measure every data set in a fresh directory each (under ``workdir`` or a temp dir)."""
+    results = []
+    with tempfile.TemporaryDirectory(prefix="sysmonstm-bench-archive-", dir=workdir) as tmp:
+        for data in datasets:
+            d = Path(tmp) / data.name
+            d.mkdir()
+            results.append(asyncio.run(measure(data, d)))
+    return results
+
+
+def print_results(results: list[ArchiveResult]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="bytes per raw sample, warm tier (SQLite) vs archive (Parquet, zstd)")
+    for name in ("data", "samples", "warm", "warm raw", "archive raw", "archive all", "values"):
+        table.add_column(name, justify="left" if name in ("data", "values") else "right")
+    for r in results:
+        table.add_row(
+            r.dataset,
+            f"{r.samples:,}",
+            f"{r.per_sample(r.warm_bytes):.2f}",
+            f"{r.per_sample(r.warm_raw_bytes):.2f}",
+            f"{r.per_sample(r.archive_raw_bytes):.2f}",
+            f"{r.per_sample(r.archive_bytes):.2f}",
+            ", ".join(f"{k}: {v}" for k, v in r.encodings.items()),
+        )
+    console = Console()
+    console.print(table)
+    for r in results:
+        console.print(f"  {r.dataset}: {r.description}; archived in {r.archive_seconds:.1f} s")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.archive", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    rec = sub.add_parser("record", help="record this machine's collector, 1 frame a second")
+    rec.add_argument("--seconds", type=float, default=3600.0)
+    rec.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--recording", type=Path, help="(a) a file written by `record`")
+    parser.add_argument("--only", action="append", choices=("recorded", "demo", "walks"))
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    from sysmonstm.logs import configure_logging
+
+    configure_logging("warning", "console")
+    if args.command == "record":
+        print(f"recorded {record(args.out, args.seconds)} frames into {args.out}")
+        return
+    wanted = set(args.only or ("recorded", "demo", "walks"))
+    datasets = []
+    if args.recording is not None and "recorded" in wanted:
+        datasets.append(recorded(args.recording))
+    if "demo" in wanted:
+        datasets.append(demo())
+    if "walks" in wanted:
+        datasets.append(walks())
+    results = run(datasets)
+    print_results(results)
+    if args.json is not None:
+        args.json.write_text(json.dumps([r.as_dict() for r in results], indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
