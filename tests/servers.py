@@ -96,15 +96,15 @@ class Spawned:
         handle.close()
         wait_port(self.port, timeout, proc=self.proc, log=self.log)
 
-    def signal(self, sig: signal.Signals) -> None:
+    def send(self, sig: signal.Signals) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, sig)
 
-    def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM and wait (SIGKILL if it will not go)."""
+    def stop(self, timeout: float = 20.0, sig: signal.Signals = signal.SIGTERM) -> None:
+        """Signal (SIGTERM by default) and wait; SIGKILL if it will not go."""
         if self.proc is None:
             return
-        self.signal(signal.SIGTERM)
+        self.send(sig)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -114,13 +114,15 @@ class Spawned:
     def kill(self) -> None:
         if self.proc is None:
             return
-        self.signal(signal.SIGKILL)
+        self.send(signal.SIGKILL)
         self.proc.wait(10)
         self.proc = None
 
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    signal = send  # the name some tests use; defined last so it shadows nothing above
 
 
 def redis_server(directory: Path, port: int | None = None) -> Spawned:
@@ -247,14 +249,28 @@ class PostgresServer:
         )
         return self
 
-    def start(self) -> PostgresServer:
+    def start(self, timeout: float = 30.0) -> PostgresServer:
+        """Start and wait until it accepts connections (not only until the port opens:
+        a server still recovering refuses sessions for a while)."""
         assert self.server is not None, "init() first"
         self.server.start()
-        return self
+        deadline = time.monotonic() + timeout
+        while True:
+            ready = subprocess.run(
+                [str(_pg_bin("pg_isready")), "-h", LOCAL_HOST, "-p", str(self.port), "-q"],
+                check=False,
+            )
+            if ready.returncode == 0:
+                return self
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"PostgreSQL on {self.port} not ready after {timeout} s")
+            time.sleep(0.05)
 
     def stop(self) -> None:
+        """A fast shutdown (SIGINT): open sessions are cut, as when the database goes down.
+        SIGTERM would be a "smart" shutdown that waits for every client to leave."""
         if self.server is not None:
-            self.server.stop()
+            self.server.stop(sig=signal.SIGINT)
 
 
 def postgres_server(directory: Path) -> PostgresServer:

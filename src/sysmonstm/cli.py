@@ -10,7 +10,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from sysmonstm.cli_archive import archive_app
 from sysmonstm.cli_certs import certs_app
+from sysmonstm.cli_db import db_app
 from sysmonstm.config import Settings, load_settings
 from sysmonstm.errors import ConfigError
 
@@ -24,6 +26,8 @@ rules_app = typer.Typer(no_args_is_help=True, help="Work with rule files.")
 app.add_typer(config_app, name="config")
 app.add_typer(rules_app, name="rules")
 app.add_typer(certs_app, name="certs")
+app.add_typer(db_app, name="db")
+app.add_typer(archive_app, name="archive")
 out = Console()
 err = Console(stderr=True)
 

@@ -187,3 +187,25 @@ async def test_demo_hosts_stream_each_as_its_own_source(tmp_path: Path, peer: In
         assert len(batch.frames[0].values) == len(batch.series)
         assert batch.source.labels["demo"] == "true"
     assert isinstance(peer.received[0], MetricBatch)
+
+
+def test_backlog_is_logged_once_when_it_builds_and_once_when_cleared(tmp_path: Path) -> None:
+    """Unacknowledged batches past the threshold log one warning, not one per batch."""
+    from structlog.testing import capture_logs
+
+    from sysmonstm.domains.metrics.collector import BacklogWatch
+    from sysmonstm.transport.spool import Spool
+
+    spool = Spool(tmp_path / "spool")
+    watch = BacklogWatch(spool, interval_s=1.0, behind_s=5.0)
+    with capture_logs() as logs:
+        for _ in range(12):
+            seq = spool.next_sequence()
+            spool.append(seq, b"x")
+            watch.check()
+        spool.ack(seq)
+        watch.check()
+        watch.check()
+    spool.close()
+    events = [entry["event"] for entry in logs]
+    assert events == ["aggregator is not acknowledging; spooling to disk", "backlog delivered"]

@@ -1,14 +1,16 @@
 """The aggregator service: a grpc.aio server feeding each domain's pipeline.
 
-Also keeps the warm tier in shape (rollups every few seconds, retention every hour) and
-answers the standard gRPC health service. On stop it refuses new streams, lets open ones
-finish for a grace period, and writes everything it queued before returning.
+Also keeps the warm tier in shape (rollups every few seconds; every hour, retention, after
+archiving the partitions it would drop when an archive is configured) and answers the
+standard gRPC health service. On stop it refuses new streams, lets open ones finish for a
+grace period, and writes everything it queued before returning.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 
 import grpc
@@ -16,7 +18,9 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from sysmonstm.errors import SysmonstmError
-from sysmonstm.runtime import Core
+from sysmonstm.runtime import Core, retention_of
+from sysmonstm.store.archiving import archive_then_expire
+from sysmonstm.store.model import Tier
 
 log = structlog.get_logger(__name__)
 
@@ -34,14 +38,27 @@ def _grpc_options(max_message_bytes: int) -> list[tuple[str, int]]:
     ]
 
 
+async def _expire(core: Core) -> dict[Tier, int]:
+    """Retention at one instant; with an archive, due partitions are archived first and
+    retention is skipped while any of them is not (``archive_then_expire``)."""
+    now_ms = time.time_ns() // 1_000_000
+    if core.archive is None:
+        return await core.warm.enforce_retention(now_ms)
+    _, dropped = await archive_then_expire(
+        core.warm, core.archive, retention_of(core.settings), now_ms
+    )
+    return dropped or {}
+
+
 async def maintain_warm(core: Core, stop: asyncio.Event) -> None:
-    """Roll up and enforce retention until ``stop`` is set; failures are logged, not fatal."""
-    last_retention = 0.0
+    """Roll up and enforce retention (archiving first, when an archive is configured) until
+    ``stop`` is set; failures are logged, not fatal."""
+    last_retention = -math.inf  # the first pass runs at once (monotonic time may be < 1 h)
     while not stop.is_set():
         try:
             await core.warm.rollup()
             if time.monotonic() - last_retention >= RETENTION_EVERY_S:
-                dropped = await core.warm.enforce_retention(time.time_ns() // 1_000_000)
+                dropped = await _expire(core)
                 last_retention = time.monotonic()
                 if any(dropped.values()):
                     log.info(

@@ -16,6 +16,7 @@ import structlog
 from sysmonstm.config import Settings
 from sysmonstm.domains.metrics.collector import ClientTls, CollectorOptions, run_collector
 from sysmonstm.gateway.server import serve_gateway
+from sysmonstm.redact import redact
 from sysmonstm.runtime import Core
 from sysmonstm.services.aggregator import serve_aggregator
 from sysmonstm.services.rules import serve_rules
@@ -107,7 +108,9 @@ async def run_up(
             "sysmonstm is up",
             dashboard=url_box[0],
             grpc=settings.aggregator.listen,
-            warm=settings.warm.url,
+            warm=redact(settings.warm.url),
+            bus=redact(settings.bus.url),
+            hot=redact(settings.hot.url),
         )
         if on_ready is not None:
             on_ready(url_box[0])

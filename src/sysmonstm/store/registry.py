@@ -22,14 +22,34 @@ def _memory_hot(url: str, window_ms: int) -> HotTier:
     return MemoryHot(url, window_ms=window_ms)
 
 
+def _redis_hot(url: str, window_ms: int) -> HotTier:
+    from sysmonstm.store.hot_redis import RedisHot
+
+    return RedisHot(url, window_ms=window_ms)
+
+
 def _sqlite_warm(url: str, retention: Retention) -> WarmTier:
     from sysmonstm.store.warm_sqlite import SqliteWarm
 
     return SqliteWarm(url, retention=retention)
 
 
-HOT_BACKENDS: dict[str, HotFactory] = {"memory": _memory_hot}
-WARM_BACKENDS: dict[str, WarmFactory] = {"sqlite": _sqlite_warm}
+def _postgres_warm(url: str, retention: Retention) -> WarmTier:
+    from sysmonstm.store.warm_pg import PgWarm
+
+    return PgWarm(url, retention=retention)
+
+
+HOT_BACKENDS: dict[str, HotFactory] = {
+    "memory": _memory_hot,
+    "redis": _redis_hot,
+    "rediss": _redis_hot,
+}
+WARM_BACKENDS: dict[str, WarmFactory] = {
+    "sqlite": _sqlite_warm,
+    "postgresql": _postgres_warm,
+    "postgres": _postgres_warm,
+}
 
 
 def _pick(kind: str, url: str, table: dict[str, F]) -> F:

@@ -19,6 +19,7 @@ from sysmonstm.store.model import Tier
 from sysmonstm.store.partitions import partition_name
 
 SCHEMA_VERSION = 1
+PAGE_SIZE = 32768
 
 _DDL = [
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -63,6 +64,11 @@ def connect(path: Path, *, synchronous: str = "full", readonly: bool = False) ->
     )
     conn.execute("PRAGMA busy_timeout = 30000")
     if not readonly:
+        # Only a new, empty file takes a page size (and only before WAL mode). A raw row holds
+        # a whole frame: with 4 KiB pages a WITHOUT ROWID row spills to an overflow page past
+        # ~124 values (1 KiB of local payload) and a sample costs 37 bytes instead of 8.5;
+        # 32 KiB pages keep frames of up to ~1,000 series inline.
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'full' else 'NORMAL'}")
     conn.execute("PRAGMA temp_store = MEMORY")

@@ -86,6 +86,19 @@ class WarmTier(Protocol):
         """Delete a whole partition (after it was archived and verified)."""
         ...
 
+    async def import_partition(self, name: str, table: pa.Table) -> int:
+        """Make partition ``name`` hold exactly the rows of ``table`` (in the long format of
+        ``export_partition``, e.g. read back from the archive), replacing the partition if it
+        exists, in one transaction; return the rows written. ``export_partition(name)``
+        afterwards returns the same content.
+
+        Sources and series unknown to this tier are created (a new source's rollup progress
+        starts after its newest imported row). Rollup progress and dirty marks are left
+        alone: an import never makes the rollup job rewrite rollups. ``InvalidInputError``
+        if ``name`` is not a partition, the schema is not its tier's, or a row lies outside
+        the partition's period."""
+        ...
+
     async def append_records(self, records: Sequence[Record]) -> None:
         """Keep records (ids are unique; a repeated id is ignored)."""
         ...

@@ -35,6 +35,7 @@ from sysmonstm.store.model import (
 )
 from sysmonstm.store.partitions import parse_partition
 from sysmonstm.store.sqlite_export import export_partition
+from sysmonstm.store.sqlite_import import import_partition
 from sysmonstm.store.sqlite_read import SqliteReader
 from sysmonstm.store.sqlite_rollup import RollupJob
 
@@ -364,6 +365,16 @@ class SqliteWarm:
             self._tables.discard(name)
 
         await self._on_writer(drop)
+
+    async def import_partition(self, name: str, table: pa.Table) -> int:
+        def run() -> int:
+            try:
+                return import_partition(self.conn, name, table)
+            finally:
+                self._tables = db.existing_tables(self.conn)
+                self._sources.clear()  # first_ms moved, sources may be new
+
+        return await self._on_writer(run)
 
     # -- records ---------------------------------------------------------------------------
 

@@ -165,6 +165,29 @@ def make_sender(
     )
 
 
+class BacklogWatch:
+    """Logs once when unacknowledged batches pile up (the aggregator is away or cannot
+    store) and once when they are cleared, instead of a line per batch."""
+
+    def __init__(self, spool: Spool, interval_s: float, behind_s: float = 5.0) -> None:
+        self.spool = spool
+        self.threshold = max(5, int(behind_s / interval_s))
+        self.behind = False
+
+    def check(self) -> None:
+        pending = self.spool.pending_count
+        if not self.behind and pending >= self.threshold:
+            self.behind = True
+            log.warning(
+                "aggregator is not acknowledging; spooling to disk",
+                pending=pending,
+                spool_bytes=self.spool.size_bytes,
+            )
+        elif self.behind and pending < self.threshold // 2:
+            self.behind = False
+            log.info("backlog delivered", pending=pending)
+
+
 async def run_collector(opts: CollectorOptions, stop: asyncio.Event) -> None:
     """Sample, spool and stream until ``stop`` is set; then flush and drain briefly."""
     machine_id = resolve_machine_id(opts.machine_id, opts.spool_dir)
@@ -177,6 +200,7 @@ async def run_collector(opts: CollectorOptions, stop: asyncio.Event) -> None:
     sender = make_sender(spool, opts.aggregators, opts.tls, opts.stop_grace_s)
     builder = BatchBuilder(source, spool, opts.interval_s, opts.batch_frames)
     sampler = HostSampler()
+    backlog = BacklogWatch(spool, opts.interval_s)
     log.info(
         "collector started",
         machine_id=machine_id,
@@ -191,6 +215,7 @@ async def run_collector(opts: CollectorOptions, stop: asyncio.Event) -> None:
         async for _ in ticks(opts.interval_s, stop):
             series, values = await asyncio.to_thread(sampler.sample)
             builder.add(series, values, time.time_ns() // 1_000_000)
+            backlog.check()
             if sending.done():
                 sending.result()  # the sender only ends by a bug: raise it here
         builder.flush()
