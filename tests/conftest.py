@@ -33,4 +33,4 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SYSMONSTM_CONFIG", str(tmp_path / "no-such-config.toml"))
 
 
-pytest_plugins = ["tests.server_fixtures"]
+pytest_plugins = ["tests.server_fixtures", "tests.conformance.archive_backends"]
