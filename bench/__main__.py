@@ -2,37 +2,46 @@
 
     python -m bench                  all suites, 3 runs each, rewrites docs/benchmarks.md
     python -m bench --quick          1 short run each (smoke test), docs untouched
-    python -m bench --only pipeline  one suite (sqlite, grpc, pipeline; repeatable)
+    python -m bench --only pipeline  one suite (repeatable): sqlite, grpc, pipeline, pg,
+                                     pipeline-pg, archive
     python -m bench --only pipeline --set warm__synchronous=normal   try a settings knob
 
 Runs of different measurements are interleaved (A1 B1 A2 B2 ...) so that a noisy minute on
-a shared machine spreads over all of them instead of skewing one.
+a shared machine spreads over all of them instead of skewing one. The suites ``pg``,
+``pipeline-pg`` and ``archive`` need a PostgreSQL server: the machine's on 127.0.0.1:5432
+if it answers, else a throwaway one (``bench.pg.pg_server``), started once for the run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import functools
 import shlex
 import shutil
 import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench import ingest, profile, sqlite_ceiling
+from bench import archive, ingest, pg, profile, sqlite_ceiling
 from bench.machine import describe
 from bench.model import Measurement, Run
 from bench.procs import ROOT, BenchError
 from bench.report import Report, now, print_report, write_json, write_markdown
 from sysmonstm.config import WarmSettings
+from sysmonstm.logs import configure_logging
 
-SUITES = ("sqlite", "grpc", "pipeline")
+SUITES = ("sqlite", "grpc", "pipeline", "pg", "pipeline-pg", "archive")
+PG_SUITES = frozenset({"pg", "pipeline-pg", "archive"})
+PIPELINE_SUITES = frozenset({"pipeline", "pipeline-pg"})
 SHAPES = ("live", "replay")
 DOCS = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "bench" / "results"
@@ -50,6 +59,15 @@ class Options:
     ingest: ingest.IngestOptions
     profiler: str
     suites: tuple[str, ...]
+    pg_seconds: float = 3.0  # timed COPY / write per PostgreSQL run
+    archive_hours: int = 6  # of the simulated data sets (demo hosts, random walks)
+    recording: Path = archive.RECORDING
+    # fixed work per pipeline-pg run: more than into SQLite (it is faster), ~5 s each
+    pg_batches: tuple[tuple[str, int], ...] = (("live", 300), ("replay", 160))
+
+    @property
+    def pg_ingest(self) -> ingest.IngestOptions:
+        return dataclasses.replace(self.ingest, pipeline_batches=self.pg_batches)
 
 
 @dataclass
@@ -180,9 +198,220 @@ def pipeline_jobs(opts: Options) -> list[Job]:
             command=f"python -m bench --only pipeline, which runs: "
             f"{ingest.pipeline_command(shape, o)}",
             ceilings=(f"grpc.{shape}", "sqlite.wide"),
+            bytes_ceilings=("sqlite.wide",),
         )
         jobs.append(Job(m, _pipeline_run(shape, o)))
     return jobs
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+_PG_FACTS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "pg.wide": (
+        ("heap, bytes per sample", "heap_bytes_per_sample", ".2f"),
+        (
+            "primary key btree (source_id, t, seq), bytes per sample",
+            "key_btree_bytes_per_sample",
+            ".2f",
+        ),
+        ("BRIN on t, bytes per sample", "brin_bytes_per_sample", ".4f"),
+    ),
+    "pg.warm.live": (
+        ("raw partitions alone, bytes per sample", "raw_bytes_per_sample", ".2f"),
+        (
+            "one `rollup()` afterwards, over everything written, samples/s",
+            "rollup_samples_per_s",
+            "rate",
+        ),
+    ),
+}
+_PG_FACTS["pg.warm.replay"] = _PG_FACTS["pg.warm.live"]
+_PG_REFERENCE = {
+    "pg.wide": "measured.md: ~2.2M samples/s; ~10.5 B per sample",
+    "pg.narrow": "measured.md: ~150k rows/s in 5k batches, ~190k in 50k batches; ~95 B per row",
+}
+
+
+def _pg_run(case: pg.PgCase, server: pg.PgServer, seconds: float) -> Callable[[Path, int], Run]:
+    def run(_directory: Path, _seed: int) -> Run:
+        return pg.run_case(case, server, seconds)
+
+    return run
+
+
+def _pg_measurement(case: pg.PgCase, opts: Options) -> Measurement:
+    warm = case.key.startswith("pg.warm.")
+    return Measurement(
+        key=case.key,
+        title=case.title,
+        short=case.title.replace("PostgreSQL", "PG").replace(", warm-tier layout", ""),
+        meaning=f"{case.meaning} {opts.pg_seconds:g} s of timed work per run, in a fresh database.",
+        command=f"python -m bench --only pg; each case once: python -m bench.pg --seconds "
+        f"{opts.pg_seconds:g}",
+        reference=_PG_REFERENCE.get(case.key, ""),
+        ceilings=("pg.wide",) if warm else (),
+        bytes_ceilings=("pg.wide",) if warm else (),
+        facts=_PG_FACTS.get(case.key, ()),
+    )
+
+
+def pg_jobs(opts: Options, server: pg.PgServer) -> list[Job]:
+    return [
+        Job(_pg_measurement(case, opts), _pg_run(case, server, opts.pg_seconds))
+        for case in pg.CASES
+    ]
+
+
+def _pipeline_pg_run(
+    shape: str, o: ingest.IngestOptions, server: pg.PgServer
+) -> Callable[[Path, int], Run]:
+    def run(directory: Path, seed: int) -> Run:
+        return ingest.pipeline_run(shape, o, directory, seed, pg=server)[0]
+
+    return run
+
+
+def pipeline_pg_jobs(opts: Options, server: pg.PgServer) -> list[Job]:
+    o = opts.pg_ingest
+    jobs = []
+    if "pg" not in opts.suites:  # the COPY ceiling it is compared with, in this run too
+        wide = next(c for c in pg.CASES if c.key == "pg.wide")
+        jobs.append(Job(_pg_measurement(wide, opts), _pg_run(wide, server, opts.pg_seconds)))
+    for shape in SHAPES:
+        n = o.batches_for(shape)
+        knobs = ", ".join(f"{k}={v}" for k, v in o.settings) or "otherwise default settings"
+        meaning = (
+            f"{_SHAPE_TEXT[shape]} A real `sysmonstm aggregator` with its warm tier in a fresh "
+            f"PostgreSQL database ({knobs}) fed by {o.hosts} simulated collectors in another "
+            f"process, each on its own bidi stream sending {n} batches once (sequences 1..{n}, "
+            f"frames 1 s apart, all within the last hour), at most {o.window} un-acked. From "
+            "the first timed send to the last ack; afterwards the database is queried: every "
+            "sample stored exactly once (one `raw` row per frame sent, no time twice, all "
+            "values, first and last times, each source's `stored_seq` the last batch sent)."
+        )
+        m = Measurement(
+            key=f"pipeline-pg.{shape}",
+            title=f"Pipeline into PostgreSQL, {shape}",
+            short=f"pipeline PG, {shape}",
+            meaning=meaning,
+            command=f"python -m bench --only pipeline-pg, which runs: "
+            f"{ingest.pipeline_command(shape, o, server)}",
+            ceilings=(f"grpc.{shape}", "pg.wide", f"pg.warm.{shape}"),
+            bytes_ceilings=("pg.wide",),
+            facts=(("raw partitions alone, bytes per sample", "raw_bytes_per_sample", ".2f"),),
+        )
+        jobs.append(Job(m, _pipeline_pg_run(shape, o, server)))
+    return jobs
+
+
+# -- the cold tier -------------------------------------------------------------------------------
+
+
+def _datasets(opts: Options) -> list[tuple[str, Callable[[], archive.Dataset]]]:
+    """Data sets by name, each built once (lazily: only when a run needs it)."""
+    seconds = opts.archive_hours * 3600
+    return [
+        ("recorded", functools.cache(lambda: archive.recorded(opts.recording))),
+        ("demo", functools.cache(lambda: archive.demo(seconds=seconds))),
+        ("walks", functools.cache(lambda: archive.walks(seconds=seconds))),
+    ]
+
+
+_DATASET_TEXT = {
+    "recorded": "this machine's real collector (`HostSampler`) at 1 s, as recorded by "
+    "`python -m bench.archive record`",
+    "demo": "2 simulated demo hosts (`DemoHost`: per-core CPU, memory, disks, NICs as "
+    "mean-reverting walks, counters as rates) at 1 s",
+    "walks": "full-precision random walks (the ingest benchmark's values), 100 series at 1 s",
+}
+
+
+def archive_jobs(opts: Options, server: pg.PgServer) -> list[Job]:
+    jobs = []
+    hours = f"--hours {opts.archive_hours}"
+    for name, data in _datasets(opts):
+        where = (
+            f"an hour, kept in the repository as {opts.recording.relative_to(ROOT)}, 300 KB"
+            if opts.recording == archive.RECORDING
+            else f"the recording {opts.recording}"
+        )
+        source = where if name == "recorded" else f"{opts.archive_hours} h"
+        alone = f"python -m bench.archive --pg --only {name}" + (
+            "" if name == "recorded" else f" {hours}"
+        )
+        ceiling = Measurement(
+            key=f"archive.parquet.{name}",
+            title=f"Parquet write ceiling, {name}",
+            short=f"bare Parquet, {name}",
+            meaning=f"Data: {_DATASET_TEXT[name]} ({source}). Its partitions (raw and "
+            "rollups), written to a fresh SQLite warm tier and exported from it as the "
+            "archiver gets them (long format: domain, source, series, t, value or min, max, "
+            "sum, count, last; sorted), then written by a bare "
+            '`pyarrow.parquet.write_table(table, path, compression="zstd")` with the '
+            "library's defaults (dictionary encoding with its fallback, 1 Mi-row groups, "
+            "statistics on every column). Only `write_table` is timed; the rate and bytes "
+            "count raw samples, as the archive's do.",
+            facts=(("raw partitions alone, bytes per sample", "raw_bytes_per_sample", ".2f"),),
+            command=f"python -m bench --only archive; the real path alone: {alone}",
+            unit="samples/s written",
+            reference="measured.md: Parquet (pyarrow, zstd), full-precision random walks "
+            "6.5-8 B/sample; values rounded to 2 decimals ~2 B/sample"
+            if name == "walks"
+            else "",
+        )
+        real = Measurement(
+            key=f"archive.{name}",
+            title=f"Archive (cold tier), {name}",
+            short=f"archive, {name}",
+            meaning=f"Data: {_DATASET_TEXT[name]} ({source}). `SqliteWarm.write` and "
+            "`rollup` into a fresh file, then the real `Archiver` into a folder archive: "
+            "export each partition, choose the value encoding on a sample, write Parquet "
+            "(zstd 3), read every part back and verify sizes, sha256 and content checksums, "
+            "commit the manifest, drop the warm partition. The rate is raw samples per second "
+            "of `Archiver.run` (raw and rollup partitions); bytes per sample are every part "
+            "(raw and rollups) over raw samples. The same batches also go through "
+            "`PgWarm.write` and `rollup` into a fresh PostgreSQL database, for that warm "
+            "tier's bytes.",
+            command=f"python -m bench --only archive; alone: {alone}",
+            unit="samples/s archived",
+            ceilings=(ceiling.key,),
+            bytes_ceilings=(ceiling.key,),
+            facts=(
+                ("warm tier, SQLite file, bytes per sample", "warm_bytes_per_sample", ".2f"),
+                (
+                    "warm tier, PostgreSQL (every table), bytes per sample",
+                    "pg_bytes_per_sample",
+                    ".2f",
+                ),
+                (
+                    "archive, raw parts alone, bytes per sample",
+                    "archive_raw_bytes_per_sample",
+                    ".2f",
+                ),
+                ("value encoding the archiver chose", "value_encoding", ""),
+            ),
+        )
+        jobs += [
+            Job(ceiling, _parquet_ceiling_run(data)),
+            Job(real, _archive_run(data, server)),
+        ]
+    return jobs
+
+
+def _parquet_ceiling_run(data: Callable[[], archive.Dataset]) -> Callable[[Path, int], Run]:
+    def run(directory: Path, _seed: int) -> Run:
+        return archive.parquet_ceiling_run(data(), directory)
+
+    return run
+
+
+def _archive_run(
+    data: Callable[[], archive.Dataset], server: pg.PgServer
+) -> Callable[[Path, int], Run]:
+    def run(directory: Path, _seed: int) -> Run:
+        return archive.archive_run(data(), directory, server.dsn)
+
+    return run
 
 
 def run_jobs(jobs: list[Job], runs: int, workdir: Path, progress: Progress) -> None:
@@ -197,22 +426,27 @@ def run_jobs(jobs: list[Job], runs: int, workdir: Path, progress: Progress) -> N
             progress.advance(task)
 
 
-def profiled_run(opts: Options, workdir: Path) -> tuple[Measurement, profile.Profile | None]:
-    """One more replay-shape pipeline run, with a profiler on the aggregator."""
-    d = workdir / "profiled"
+def profiled_run(
+    opts: Options, workdir: Path, server: pg.PgServer | None = None
+) -> tuple[Measurement, profile.Profile | None]:
+    """One more replay-shape pipeline run, with a profiler on the aggregator (its warm tier
+    on ``server``, when given)."""
+    d = workdir / ("profiled-pg" if server else "profiled")
     d.mkdir()
-    run, summary = ingest.pipeline_run("replay", opts.ingest, d, 99, opts.profiler)
+    o = opts.pg_ingest if server else opts.ingest
+    run, summary = ingest.pipeline_run("replay", o, d, 99, opts.profiler, pg=server)
     tool = (
         "py-spy record --pid $AGGREGATOR_PID --threads --format raw"
         if opts.profiler == "py-spy"
         else "the aggregator under cProfile"
     )
+    suite, into = ("pipeline-pg", "PostgreSQL") if server else ("pipeline", "SQLite")
     m = Measurement(
-        key="pipeline.replay.profiled",
-        title="Pipeline into SQLite, replay, profiled",
-        short="pipeline, replay, profiled",
+        key=f"{suite}.replay.profiled",
+        title=f"Pipeline into {into}, replay, profiled",
+        short=f"{suite}, replay, profiled",
         meaning="The replay-shape pipeline run once more, with a profiler attached.",
-        command=f"python -m bench --only pipeline, with {tool}",
+        command=f"python -m bench --only {suite}, with {tool}",
         runs=[run],
     )
     return m, summary
@@ -263,15 +497,28 @@ def parse_args(argv: list[str]) -> tuple[Options, argparse.Namespace]:
         default=None,
         help="where the temporary databases go (default: the system temp dir)",
     )
+    parser.add_argument(
+        "--recording",
+        type=Path,
+        default=archive.RECORDING,
+        help="the real host recording of the archive suite (default: the one in bench/data)",
+    )
     a = parser.parse_args(argv)
     base = ingest.IngestOptions(settings=tuple(a.settings))
     suites = tuple(a.only or SUITES)
+    defaults = Options(0, 0.0, base, "none", suites)
     opts = Options(
         runs=a.runs or (1 if a.quick else 3),
         sqlite_seconds=2.0 if a.quick else 5.0,
         ingest=base.scaled(0.4) if a.quick else base,
-        profiler=profile.choose(a.profiler) if "pipeline" in suites else "none",
+        profiler=profile.choose(a.profiler) if PIPELINE_SUITES & set(suites) else "none",
         suites=suites,
+        pg_seconds=1.0 if a.quick else defaults.pg_seconds,
+        archive_hours=1 if a.quick else defaults.archive_hours,
+        recording=a.recording.resolve(),
+        pg_batches=tuple((s, max(2, round(n * 0.4))) for s, n in defaults.pg_batches)
+        if a.quick
+        else defaults.pg_batches,
     )
     if a.docs is None:
         a.docs = not a.quick and a.only is None and not a.settings and a.runs is None
@@ -283,15 +530,24 @@ def _terminate(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+@contextlib.contextmanager
+def _pg_if_needed(suites: tuple[str, ...]) -> Iterator[pg.PgServer | None]:
+    if not PG_SUITES & set(suites):
+        yield None
+        return
+    with pg.pg_server() as server:
+        yield server
+
+
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     args = sys.argv[1:] if argv is None else argv
     opts, a = parse_args(args)
+    configure_logging("warning", "console")  # the warm tiers and the archiver run in-process
     console = Console() if sys.stdout.isatty() else Console(width=132)  # logs stay readable
     clock = time.monotonic()
     tmp_parent = a.tmp or Path(tempfile.gettempdir())
     report = Report(now(), shlex.join(["python", "-m", "bench", *args]), describe(tmp_parent), [])
-    make_jobs = {"sqlite": sqlite_jobs, "grpc": grpc_jobs, "pipeline": pipeline_jobs}
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -300,16 +556,34 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         with (
+            _pg_if_needed(opts.suites) as server,
             tempfile.TemporaryDirectory(prefix="sysmonstm-bench-", dir=tmp_parent) as tmp,
             Progress(*columns, console=console, transient=True) as progress,
         ):
+            if server is not None:
+                report.machine = dataclasses.replace(
+                    report.machine, postgres=pg.describe_server(server)
+                )
+            make_jobs: dict[str, Callable[[], list[Job]]] = {
+                "sqlite": lambda: sqlite_jobs(opts),
+                "grpc": lambda: grpc_jobs(opts),
+                "pipeline": lambda: pipeline_jobs(opts),
+            }
+            if server is not None:
+                make_jobs |= {
+                    "pg": lambda: pg_jobs(opts, server),
+                    "pipeline-pg": lambda: pipeline_pg_jobs(opts, server),
+                    "archive": lambda: archive_jobs(opts, server),
+                }
             for suite in (s for s in SUITES if s in opts.suites):
-                jobs = make_jobs[suite](opts)
+                jobs = make_jobs[suite]()
                 run_jobs(jobs, opts.runs, Path(tmp), progress)
                 report.measurements += [j.measurement for j in jobs]
             if opts.profiler != "none":
-                progress.add_task(f"aggregator under {opts.profiler}, replay", total=None)
-                report.profile_run, report.profile = profiled_run(opts, Path(tmp))
+                for suite in (s for s in SUITES if s in PIPELINE_SUITES & set(opts.suites)):
+                    progress.add_task(f"{suite}: aggregator under {opts.profiler}", total=None)
+                    on = server if suite == "pipeline-pg" else None
+                    report.profiles.append(profiled_run(opts, Path(tmp), on))
     except BenchError as exc:
         console.print(f"[red]benchmark failed:[/red] {exc}")
         return 1

@@ -8,7 +8,9 @@
 Data sets:
 
 - ``recorded``: this machine's real collector (``HostSampler``) sampled at its real cadence,
-  one frame a second, as recorded by ``record`` (JSON lines); only with ``--recording``.
+  one frame a second, as recorded by ``record`` (JSON lines, optionally xz-compressed); with
+  ``--recording``, or else the recording kept in the repository (``RECORDING``: an hour of
+  an idle 2-core VM, 57 series, 300 KB).
 - ``demo``: simulated hosts (``domains/metrics/demo.py``: per-core CPU, memory, disks, NICs
   as mean-reverting walks, counters as rates), a day at 1 s.
 - ``walks``: full-precision random walks (``bench.workload.random_walk``, the ingest
@@ -17,7 +19,14 @@ Data sets:
 Each data set goes through the real path: ``SqliteWarm.write`` and ``rollup`` (warm bytes per
 sample: the database file after a checkpoint, and its raw tables alone from ``dbstat``),
 then the real ``Archiver`` into a folder archive (Parquet bytes per sample: the raw parts,
-and raw plus rollup parts). Bytes per sample always divide by raw samples.
+and raw plus rollup parts). Bytes per sample always divide by raw samples. Given a
+PostgreSQL server, the same batches also go through ``PgWarm.write`` and ``rollup`` in a
+fresh database (the warm tier's bytes there, from ``pg_total_relation_size``).
+
+``bench/__main__.py`` (suite ``archive``) runs ``archive_run`` per data set beside
+``parquet_ceiling_run``: the same partitions (raw and rollups), exported from the warm tier,
+written by a bare ``pyarrow.parquet.write_table(compression="zstd")`` with pyarrow's
+defaults.
 """
 
 from __future__ import annotations
@@ -25,15 +34,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import lzma
 import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
+import pyarrow.parquet as pq
 
+from bench.model import Run
 from bench.workload import host_series, random_walk
 from sysmonstm.store.archive_file import FileStore
 from sysmonstm.store.archive_store import ObjectArchive
@@ -42,6 +55,8 @@ from sysmonstm.store.model import Retention, SeriesBatch, SourceInfo, Tier
 from sysmonstm.store.warm_sqlite import SqliteWarm
 
 DAY_S = 86_400
+#: a real recording kept in the repository (``record --seconds 3600``, then ``xz -9``)
+RECORDING = Path(__file__).resolve().parent / "data" / "host-recording.jsonl.xz"
 T0_MS = 1_780_272_000_000  # 2026-06-01 00:00 UTC, so a simulated day is one raw partition
 _FRAMES_PER_BATCH = 3600
 _EVERYTHING_DUE = Retention(raw_ms=1, m1_ms=1, h1_ms=1)
@@ -71,6 +86,8 @@ class ArchiveResult:
     archive_bytes: int  # every Parquet part: raw and rollups
     encodings: dict[str, str] = field(default_factory=dict)  # chosen for raw values
     archive_seconds: float = 0.0
+    pg_bytes: int | None = None  # the PostgreSQL warm tier: every table, indexes included
+    pg_raw_bytes: int | None = None  # its raw partitions alone
 
     def per_sample(self, nbytes: int) -> float:
         return nbytes / self.samples if self.samples else 0.0
@@ -86,6 +103,12 @@ class ArchiveResult:
             "archive_bytes_per_sample": self.per_sample(self.archive_bytes),
             "encodings": self.encodings,
             "archive_seconds": self.archive_seconds,
+            "pg_bytes_per_sample": (
+                None if self.pg_bytes is None else self.per_sample(self.pg_bytes)
+            ),
+            "pg_raw_bytes_per_sample": (
+                None if self.pg_raw_bytes is None else self.per_sample(self.pg_raw_bytes)
+            ),
         }
 
 
@@ -97,31 +120,39 @@ def _batches(
         yield SeriesBatch(source, seq, series, times[i:j], values[i:j], 1000)
 
 
-def walks(hosts: int = 1, seed: int = 0) -> Dataset:
-    """(b) Full-precision random walks, 100 series per host, a day at 1 s."""
+def _span(seconds: int) -> str:
+    return "1 day" if seconds == DAY_S else f"{seconds / 3600:g} h"
+
+
+def walks(hosts: int = 1, seed: int = 0, seconds: int = DAY_S) -> Dataset:
+    """(b) Full-precision random walks, 100 series per host, ``seconds`` (a day) at 1 s."""
     rng = np.random.default_rng(seed)
     series = host_series()
-    times = T0_MS + np.arange(DAY_S, dtype=np.int64) * 1000
+    times = T0_MS + np.arange(seconds, dtype=np.int64) * 1000
     out: list[SeriesBatch] = []
     for h in range(hosts):
-        values = random_walk(rng, DAY_S, len(series))
+        values = random_walk(rng, seconds, len(series))
         out += _batches(SourceInfo("metrics", f"walk-{h}"), series, times, values)
-    return Dataset("walks", f"random walks, {hosts} host(s) x 100 series x 1 day at 1 s", out)
+    return Dataset(
+        "walks", f"random walks, {hosts} host(s) x 100 series x {_span(seconds)} at 1 s", out
+    )
 
 
-def demo(hosts: int = 2, seed: int = 0) -> Dataset:
-    """(a') Demo hosts (``DemoHost``), a day at 1 s each."""
+def demo(hosts: int = 2, seed: int = 0, seconds: int = DAY_S) -> Dataset:
+    """(a') Demo hosts (``DemoHost``), ``seconds`` (a day) at 1 s each."""
     from sysmonstm.domains.metrics.demo import DemoHost
 
-    times = T0_MS + np.arange(DAY_S, dtype=np.int64) * 1000
+    times = T0_MS + np.arange(seconds, dtype=np.int64) * 1000
     out: list[SeriesBatch] = []
     width = 0
     for i in range(1, hosts + 1):
         host = DemoHost(i, seed)
-        values = np.asarray([host.sample(1.0)[1] for _ in range(DAY_S)], dtype=np.float64)
+        values = np.asarray([host.sample(1.0)[1] for _ in range(seconds)], dtype=np.float64)
         width += len(host.series)
         out += _batches(SourceInfo("metrics", host.machine_id), host.series, times, values)
-    return Dataset("demo", f"demo hosts, {hosts} host(s), {width} series, 1 day at 1 s", out)
+    return Dataset(
+        "demo", f"demo hosts, {hosts} host(s), {width} series, {_span(seconds)} at 1 s", out
+    )
 
 
 def record(path: Path, seconds: float) -> int:
@@ -144,9 +175,15 @@ def record(path: Path, seconds: float) -> int:
     return frames
 
 
-def recorded(path: Path) -> Dataset:
-    """(a) A recording made by ``record``: each run of frames with the same series is one
-    or more batches."""
+def _open_recording(path: Path) -> IO[str]:
+    if path.suffix == ".xz":
+        return lzma.open(path, "rt")
+    return path.open()
+
+
+def recorded(path: Path = RECORDING) -> Dataset:
+    """(a) A recording made by ``record`` (``.xz`` is read as such): each run of frames with
+    the same series is one or more batches."""
     source = SourceInfo("metrics", "recorded")
     out: list[SeriesBatch] = []
     series: tuple[str, ...] = ()
@@ -162,7 +199,7 @@ def recorded(path: Path) -> Dataset:
             times.clear()
             rows.clear()
 
-    with path.open() as f:
+    with _open_recording(path) as f:
         for line in f:
             frame = json.loads(line)
             if tuple(frame["series"]) != series:
@@ -186,9 +223,8 @@ def _raw_table_bytes(db: Path) -> int:
     return int(rows[0] or 0)
 
 
-async def measure(data: Dataset, workdir: Path) -> ArchiveResult:
-    """Store ``data`` in a fresh warm tier, then archive all of it (see the module doc)."""
-    db = workdir / f"{data.name}.db"
+async def _store(data: Dataset, db: Path) -> None:
+    """``data`` into a fresh SQLite warm tier at ``db``, rolled up and checkpointed."""
     warm = SqliteWarm(f"sqlite:///{db}", retention=_EVERYTHING_DUE)
     await warm.open()
     try:
@@ -196,6 +232,32 @@ async def measure(data: Dataset, workdir: Path) -> ArchiveResult:
         await warm.rollup()
     finally:
         await warm.close()  # checkpoints the WAL into the file
+
+
+async def pg_warm_bytes(data: Dataset, server_dsn: str) -> tuple[int, int]:
+    """``data`` through ``PgWarm.write`` and ``rollup`` in a fresh database (dropped
+    afterwards): (bytes of every table, bytes of the raw partitions)."""
+    from bench.pg import fresh_database, raw_bytes, tier_bytes
+    from sysmonstm.store.warm_pg import PgWarm
+
+    first_ms = min(int(b.times_ms.min()) for b in data.batches)
+    async with fresh_database(server_dsn) as dsn:
+        warm = PgWarm(dsn, retention=_EVERYTHING_DUE, clock=lambda: first_ms)
+        await warm.open()
+        try:
+            await warm.write(data.batches)
+            await warm.rollup()
+            async with warm.db.tx("sizes", readonly=True) as conn:
+                return await tier_bytes(conn), await raw_bytes(conn)
+        finally:
+            await warm.close()
+
+
+async def measure(data: Dataset, workdir: Path, pg_dsn: str | None = None) -> ArchiveResult:
+    """Store ``data`` in a fresh warm tier, then archive all of it (see the module doc);
+    with ``pg_dsn`` (a server), the PostgreSQL warm tier's bytes for the same data too."""
+    db = workdir / f"{data.name}.db"
+    await _store(data, db)
     warm_bytes, warm_raw = db.stat().st_size, _raw_table_bytes(db)
     last_ms = max(int(b.times_ms.max()) for b in data.batches)
     archive = ObjectArchive(FileStore(f"file://{workdir / (data.name + '-archive')}"))
@@ -212,6 +274,7 @@ async def measure(data: Dataset, workdir: Path) -> ArchiveResult:
         await warm.close()
     raw = [m for m in manifests if m.tier is Tier.RAW]
     encodings = raw[0].encodings if raw else {}
+    pg_bytes, pg_raw = await pg_warm_bytes(data, pg_dsn) if pg_dsn else (None, None)
     return ArchiveResult(
         data.name,
         data.description,
@@ -222,17 +285,72 @@ async def measure(data: Dataset, workdir: Path) -> ArchiveResult:
         sum(m.bytes for m in manifests),
         encodings,
         seconds,
+        pg_bytes,
+        pg_raw,
     )
 
 
-def run(datasets: list[Dataset], workdir: Path | None = None) -> list[ArchiveResult]:
+async def parquet_ceiling(data: Dataset, workdir: Path) -> tuple[int, int, float]:
+    """Every partition of ``data`` (raw and rollups), exported from a warm tier as the
+    ``Archiver`` gets them, written by a bare ``pq.write_table(compression="zstd")``:
+    (bytes of all, bytes of the raw partitions, seconds spent writing). Only the writes are
+    timed."""
+    db = workdir / f"{data.name}.db"
+    await _store(data, db)
+    warm = SqliteWarm(f"sqlite:///{db}", retention=_EVERYTHING_DUE)
+    await warm.open()
+    try:
+        parts = await warm.partitions()
+        tables = [(p, await warm.export_partition(p.name)) for p in parts]
+    finally:
+        await warm.close()
+    nbytes, raw, seconds = 0, 0, 0.0
+    for part, table in tables:
+        path = workdir / f"{part.name}.parquet"
+        start = time.perf_counter()
+        pq.write_table(table, path, compression="zstd")
+        seconds += time.perf_counter() - start
+        size = path.stat().st_size
+        nbytes += size
+        raw += size if part.tier is Tier.RAW else 0
+        path.unlink()
+    return nbytes, raw, seconds
+
+
+# -- for bench/__main__.py: one run of a data set in a fresh directory ----------------------
+
+
+def archive_run(data: Dataset, workdir: Path, pg_dsn: str | None = None) -> Run:
+    """The real path for ``data``; the rate is raw samples archived (export, Parquet,
+    upload, verification) per second of ``Archiver.run``."""
+    r = asyncio.run(measure(data, workdir, pg_dsn))
+    facts = {k: v for k, v in r.as_dict().items() if k.endswith("_per_sample") and v is not None}
+    extra = facts | {
+        "bytes_per_sample": r.per_sample(r.archive_bytes),
+        "value_encoding": r.encodings.get("value", ""),
+        "data": r.description,
+    }
+    return Run(r.samples / r.archive_seconds, r.samples, r.archive_seconds, extra)
+
+
+def parquet_ceiling_run(data: Dataset, workdir: Path) -> Run:
+    """``parquet_ceiling`` as a run: raw samples per second of writing (raw and rollup
+    partitions, as the archiver's rate), bytes per raw sample."""
+    nbytes, raw, seconds = asyncio.run(parquet_ceiling(data, workdir))
+    extra = {"bytes_per_sample": nbytes / data.samples, "raw_bytes_per_sample": raw / data.samples}
+    return Run(data.samples / seconds, data.samples, seconds, extra)
+
+
+def run(
+    datasets: list[Dataset], workdir: Path | None = None, pg_dsn: str | None = None
+) -> list[ArchiveResult]:
     """Measure every data set in a fresh directory each (under ``workdir`` or a temp dir)."""
     results = []
     with tempfile.TemporaryDirectory(prefix="sysmonstm-bench-archive-", dir=workdir) as tmp:
         for data in datasets:
             d = Path(tmp) / data.name
             d.mkdir()
-            results.append(asyncio.run(measure(data, d)))
+            results.append(asyncio.run(measure(data, d, pg_dsn)))
     return results
 
 
@@ -241,7 +359,8 @@ def print_results(results: list[ArchiveResult]) -> None:
     from rich.table import Table
 
     table = Table(title="bytes per raw sample, warm tier (SQLite) vs archive (Parquet, zstd)")
-    for name in ("data", "samples", "warm", "warm raw", "archive raw", "archive all", "values"):
+    names = ("data", "samples", "warm", "warm raw", "warm PG", "archive raw", "archive all")
+    for name in (*names, "values"):
         table.add_column(name, justify="left" if name in ("data", "values") else "right")
     for r in results:
         table.add_row(
@@ -249,6 +368,7 @@ def print_results(results: list[ArchiveResult]) -> None:
             f"{r.samples:,}",
             f"{r.per_sample(r.warm_bytes):.2f}",
             f"{r.per_sample(r.warm_raw_bytes):.2f}",
+            "" if r.pg_bytes is None else f"{r.per_sample(r.pg_bytes):.2f}",
             f"{r.per_sample(r.archive_raw_bytes):.2f}",
             f"{r.per_sample(r.archive_bytes):.2f}",
             ", ".join(f"{k}: {v}" for k, v in r.encodings.items()),
@@ -265,8 +385,19 @@ def main(argv: list[str] | None = None) -> None:
     rec = sub.add_parser("record", help="record this machine's collector, 1 frame a second")
     rec.add_argument("--seconds", type=float, default=3600.0)
     rec.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--recording", type=Path, help="(a) a file written by `record`")
+    parser.add_argument(
+        "--recording",
+        type=Path,
+        default=RECORDING,
+        help="(a) a file written by `record` (default: the one in bench/data)",
+    )
+    parser.add_argument(
+        "--pg", action="store_true", help="also the PostgreSQL warm tier's bytes (bench.pg)"
+    )
     parser.add_argument("--only", action="append", choices=("recorded", "demo", "walks"))
+    parser.add_argument(
+        "--hours", type=int, default=24, help="of the demo hosts and random walks (a day)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     from sysmonstm.logs import configure_logging
@@ -277,13 +408,19 @@ def main(argv: list[str] | None = None) -> None:
         return
     wanted = set(args.only or ("recorded", "demo", "walks"))
     datasets = []
-    if args.recording is not None and "recorded" in wanted:
+    if "recorded" in wanted:
         datasets.append(recorded(args.recording))
     if "demo" in wanted:
-        datasets.append(demo())
+        datasets.append(demo(seconds=args.hours * 3600))
     if "walks" in wanted:
-        datasets.append(walks())
-    results = run(datasets)
+        datasets.append(walks(seconds=args.hours * 3600))
+    if args.pg:
+        from bench.pg import pg_server
+
+        with pg_server() as server:
+            results = run(datasets, pg_dsn=server.dsn)
+    else:
+        results = run(datasets)
     print_results(results)
     if args.json is not None:
         args.json.write_text(json.dumps([r.as_dict() for r in results], indent=1) + "\n")

@@ -9,6 +9,8 @@ a third process, so on a 2-core machine the generator and the server each get ab
   settings: SQLite warm tier, ``synchronous=FULL``, memory hot tier and bus). Each host
   sends a fixed number of distinct batches once; afterwards the aggregator is stopped
   (SIGTERM, graceful) and the SQLite file is checked: every sample stored exactly once.
+  Given a PostgreSQL server, the warm tier is instead a fresh database on it
+  (``SYSMONSTM_WARM__URL``), checked the same way by querying it, then dropped.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +27,9 @@ from typing import Any
 from bench import profile
 from bench.loadgen import LoadSpec
 from bench.model import Run
+from bench.pg import PgServer, database, server_cpu, tier_sizes
 from bench.procs import PYTHON, SYSMONSTM, BenchError, Child, Children, child_env, free_port
-from bench.verify import check_exactly_once
+from bench.verify import check_exactly_once, check_exactly_once_pg
 
 LOADGEN_TIMEOUT_S = 300.0
 
@@ -83,11 +88,15 @@ def grpc_ceiling_command(shape: str, opts: IngestOptions) -> str:
     return f"python -m bench.grpc_sink --listen 127.0.0.1:$PORT & {_shown(spec)}"
 
 
-def pipeline_command(shape: str, opts: IngestOptions) -> str:
+def pipeline_command(shape: str, opts: IngestOptions, pg: PgServer | None = None) -> str:
+    """The commands of a pipeline run (``$DB``: the fresh database, with ``pg``)."""
     spec = LoadSpec("", shape, opts.hosts, opts.batches_for(shape), opts.window)
+    settings = opts.settings
+    if pg is not None:
+        settings = (*settings, ("warm__url", pg.dsn.rsplit("/", 1)[0] + "/$DB"))
     env = " ".join(
         f"{k}={v}"
-        for k, v in aggregator_env(Path("$DATA"), 0, opts.settings).items()
+        for k, v in aggregator_env(Path("$DATA"), 0, settings).items()
         if k.startswith("SYSMONSTM_")
     )
     env = env.replace("127.0.0.1:0", "127.0.0.1:$PORT")
@@ -140,17 +149,40 @@ def grpc_ceiling_run(shape: str, opts: IngestOptions, workdir: Path, seed: int) 
     return Run(result["rate"], result["samples"], result["seconds"], _run_extra(result))
 
 
+@contextmanager
+def _warm_database(pg: PgServer | None) -> Iterator[str | None]:
+    if pg is None:
+        yield None
+        return
+    with database(pg) as dsn:
+        yield dsn
+
+
 def pipeline_run(
-    shape: str, opts: IngestOptions, workdir: Path, seed: int, profiler: str = "none"
+    shape: str,
+    opts: IngestOptions,
+    workdir: Path,
+    seed: int,
+    profiler: str = "none",
+    pg: PgServer | None = None,
 ) -> tuple[Run, profile.Profile | None]:
-    """One run through a real aggregator; optionally profiled (``py-spy`` or ``cprofile``)."""
+    """One run through a real aggregator; optionally profiled (``py-spy`` or ``cprofile``).
+
+    With ``pg`` the warm tier is a fresh database on that server (dropped afterwards), and
+    the server's CPU over the timed phase is measured too.
+    """
     data = workdir / "data"
     data.mkdir()
     spy = None if profiler == "none" else profile.AggregatorProfiler(profiler, workdir)
     argv = [SYSMONSTM, "aggregator"]
+    pg_cpu: Callable[[], float] | None = None
+    pg_cpu_s = 0.0
     try:
-        with Children(workdir) as kids:
-            env = aggregator_env(data, free_port(), opts.settings)
+        with _warm_database(pg) as dsn, Children(workdir) as kids:
+            settings = opts.settings if dsn is None else (*opts.settings, ("warm__url", dsn))
+            if dsn is not None:
+                pg_cpu = server_cpu(dsn)
+            env = aggregator_env(data, free_port(), settings)
             agg = kids.start("aggregator", spy.wrap(PYTHON, argv) if spy else argv, env)
             listening = agg.wait_json("aggregator listening")
             port = int(str(listening["listen"]).rsplit(":", 1)[1])
@@ -165,22 +197,37 @@ def pipeline_run(
                 seed,
             )
             gen = _start_load(kids, spec)
-            if spy is not None:
+            if spy is not None or pg_cpu is not None:
                 gen.wait_json("loadgen timing", timeout=120.0)
+            if pg_cpu is not None:
+                pg_cpu_s = -pg_cpu()
+            if spy is not None:
                 spy.start(kids, agg.pid)
             result = _finish_load(gen)
+            if pg_cpu is not None:
+                pg_cpu_s += pg_cpu()
             if spy is not None:
                 spy.stop()
             code = agg.stop(signal.SIGTERM, grace=60.0)
             if code != 0:
                 raise BenchError(f"the aggregator exited with {code}:\n{agg.text()[-3000:]}")
-        stored = check_exactly_once(data / "warm.db", result["per_host"])
-        db_bytes = sum(f.stat().st_size for f in data.glob("warm.db*"))
+            if dsn is None:
+                stored = check_exactly_once(data / "warm.db", result["per_host"])
+                db_bytes = sum(f.stat().st_size for f in data.glob("warm.db*"))
+                facts = {}
+            else:
+                stored = check_exactly_once_pg(dsn, result["per_host"])
+                db_bytes, raw = tier_sizes(dsn)
+                facts = {
+                    "raw_bytes_per_sample": raw / stored,
+                    "pg_cpu_cores": pg_cpu_s / result["seconds"],
+                }
         summary = spy.summary() if spy is not None else None
     finally:
         shutil.rmtree(data, ignore_errors=True)
-    extra = _run_extra(result) | {
-        "verified_samples": stored,
-        "db_bytes_per_sample": db_bytes / stored,
-    }
+    extra = (
+        _run_extra(result)
+        | {"verified_samples": stored, "db_bytes_per_sample": db_bytes / stored}
+        | facts
+    )
     return Run(result["rate"], result["samples"], result["seconds"], extra), summary

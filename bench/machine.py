@@ -26,6 +26,8 @@ class Machine:
     protobuf: str
     numpy: str
     temp_fs: str  # the file system the databases were written to
+    pyarrow: str = ""
+    postgres: str = ""  # the PostgreSQL server used, when a suite needed one
 
     def as_dict(self) -> dict[str, str | int | float]:
         return asdict(self)
@@ -83,4 +85,5 @@ def describe(temp_dir: Path) -> Machine:
         protobuf=_version("protobuf"),
         numpy=_version("numpy"),
         temp_fs=_fs_of(temp_dir),
+        pyarrow=_version("pyarrow"),
     )

@@ -22,7 +22,9 @@ class Measurement:
     """Several runs of the same thing under the same command.
 
     ``key`` names it for cross-references (``ceiling`` fields); ``ceilings`` lists the keys
-    of the measurements of this run it is compared with.
+    of the measurements of this run its rate is compared with, ``bytes_ceilings`` those its
+    bytes per sample are compared with. ``facts`` are further figures from the runs' extras
+    worth printing: (label, extra key, format spec); a numeric fact is the median over runs.
     """
 
     key: str
@@ -35,6 +37,8 @@ class Measurement:
     ceilings: tuple[str, ...] = ()
     bytes_per_sample: float | None = None
     reference: str = ""  # the figure measured.md gives for the same thing, if any
+    bytes_ceilings: tuple[str, ...] = ()
+    facts: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def median(self) -> float:
@@ -53,6 +57,15 @@ class Measurement:
         found = [float(r.extra[name]) for r in self.runs if name in r.extra]
         return statistics.median(found) if found else None
 
+    def fact(self, name: str) -> Any:
+        """An ``extra`` fact: the median if numeric, else the first run's value (or None)."""
+        found = [r.extra[name] for r in self.runs if r.extra.get(name) is not None]
+        if not found:
+            return None
+        if all(isinstance(v, int | float) for v in found):
+            return statistics.median(float(v) for v in found)
+        return found[0]
+
     def as_json(self) -> dict[str, Any]:
         return {
             "key": self.key,
@@ -61,6 +74,7 @@ class Measurement:
             "command": self.command,
             "unit": self.unit,
             "ceilings": list(self.ceilings),
+            "bytes_ceilings": list(self.bytes_ceilings),
             "median": self.median,
             "min": self.low,
             "max": self.high,

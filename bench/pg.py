@@ -46,6 +46,7 @@ from pathlib import Path
 
 import asyncpg
 import numpy as np
+import psutil
 
 from bench.model import Run
 from bench.workload import INTERVAL_MS, SERIES_PER_HOST, host_series, machine_id, random_walk
@@ -101,19 +102,96 @@ async def _ready(dsn: str) -> None:
     raise RuntimeError(f"PostgreSQL at {dsn} does not accept connections")
 
 
-@asynccontextmanager
-async def fresh_database(server_dsn: str) -> AsyncIterator[str]:
-    """A new empty database on the server (dropped afterwards); yields its DSN."""
+async def create_database(server_dsn: str) -> str:
+    """A new empty database on the server; returns its DSN."""
     name = f"sysmonstm_bench_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(server_dsn)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield server_dsn.rsplit("/", 1)[0] + f"/{name}"
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+    return server_dsn.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def drop_database(server_dsn: str, dsn: str) -> None:
+    name = dsn.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(server_dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@asynccontextmanager
+async def fresh_database(server_dsn: str) -> AsyncIterator[str]:
+    """A new empty database on the server (dropped afterwards); yields its DSN."""
+    dsn = await create_database(server_dsn)
+    try:
+        yield dsn
+    finally:
+        await drop_database(server_dsn, dsn)
+
+
+@contextmanager
+def database(server: PgServer) -> Iterator[str]:
+    """``fresh_database`` for synchronous code (a pipeline run): yields the new DSN."""
+    dsn = asyncio.run(create_database(server.dsn))
+    try:
+        yield dsn
+    finally:
+        asyncio.run(drop_database(server.dsn, dsn))
+
+
+def describe_server(server: PgServer) -> str:
+    """``PostgreSQL 15.20, local (fsync=on, synchronous_commit=on, shared_buffers=128MB)``."""
+
+    async def ask() -> str:
+        conn = await asyncpg.connect(server.dsn)
+        try:
+            version = await conn.fetchval("SHOW server_version")
+            knobs = [
+                f"{k}={await conn.fetchval(f'SHOW {k}')}"
+                for k in ("fsync", "synchronous_commit", "shared_buffers")
+            ]
+        finally:
+            await conn.close()
+        return f"PostgreSQL {str(version).split()[0]}, {server.kind} ({', '.join(knobs)})"
+
+    return asyncio.run(ask())
+
+
+async def server_cpu_meter(conn: asyncpg.Connection) -> Callable[[], float]:
+    """A function giving the CPU seconds used so far by the server of ``conn`` (the
+    postmaster and all its processes: backends, WAL writer, checkpointer...). The server
+    runs on this machine (127.0.0.1), so its processes can be read like any other."""
+    backend = psutil.Process(int(await conn.fetchval("SELECT pg_backend_pid()")))
+    postmaster = backend.parent() or backend
+    return lambda: processes_cpu(postmaster)
+
+
+def processes_cpu(root: psutil.Process) -> float:
+    """CPU seconds (user + system) of ``root`` and its live descendants."""
+    total = 0.0
+    for proc in (root, *root.children(recursive=True)):
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:  # ended meanwhile
+            continue
+        total += times.user + times.system
+    return total
+
+
+def server_cpu(dsn: str) -> Callable[[], float]:
+    """``server_cpu_meter`` for synchronous code."""
+
+    async def find() -> Callable[[], float]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await server_cpu_meter(conn)
+        finally:
+            await conn.close()
+
+    return asyncio.run(find())
 
 
 async def tier_bytes(conn: asyncpg.Connection) -> int:
@@ -123,6 +201,28 @@ async def tier_bytes(conn: asyncpg.Connection) -> int:
         " WHERE c.relkind = 'r' AND c.relnamespace = to_regnamespace(current_schema())"
     )
     return int(found)
+
+
+async def raw_bytes(conn: asyncpg.Connection) -> int:
+    """Bytes of the warm tier's raw partitions alone, with TOAST and indexes."""
+    found = await conn.fetchval(
+        "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits"
+        " WHERE inhparent = 'raw'::regclass"
+    )
+    return int(found)
+
+
+def tier_sizes(dsn: str) -> tuple[int, int]:
+    """(every table, raw partitions only) in bytes, for synchronous code."""
+
+    async def ask() -> tuple[int, int]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await tier_bytes(conn), await raw_bytes(conn)
+        finally:
+            await conn.close()
+
+    return asyncio.run(ask())
 
 
 def _frames(seed: int = 1) -> np.ndarray:
@@ -142,6 +242,7 @@ async def wide_ceiling(dsn: str, seconds: float) -> Run:
     pool = _frames()
     conn = await asyncpg.connect(dsn)
     try:
+        cpu = _CpuTally(await server_cpu_meter(conn))
         samples, spent, step = 0, 0.0, 0
         steps = FRAMES_PER_TRANSACTION // SOURCES
         while spent < seconds:
@@ -151,12 +252,14 @@ async def wide_ceiling(dsn: str, seconds: float) -> Run:
             seq = np.full(len(t), step + 1)
             body = raw_rows(t, seq, src, np.ones(len(t), dtype=np.int64), values)
             step += steps
+            cpu.begin()
             start = time.perf_counter()
             async with conn.transaction():
                 await conn.copy_to_table(
                     table, source=copy_stream([body]), columns=list(RAW_COLUMNS), format="binary"
                 )
             spent += time.perf_counter() - start
+            cpu.end()
             samples += values.size
         size = await tier_bytes(conn)
         parts = await conn.fetchrow(
@@ -172,7 +275,7 @@ async def wide_ceiling(dsn: str, seconds: float) -> Run:
     finally:
         await conn.close()
     assert parts is not None
-    extra = _sizes(size, samples, samples // SERIES_PER_HOST)
+    extra = _sizes(size, samples, samples // SERIES_PER_HOST) | cpu.cores(spent)
     extra |= {
         "heap_bytes_per_sample": int(parts[0]) / samples,
         "key_btree_bytes_per_sample": int(parts[1]) / samples,  # (source_id, t, seq)
@@ -192,6 +295,7 @@ async def narrow_ceiling(dsn: str, seconds: float) -> Run:
         await conn.execute("CREATE INDEX samples_by_series ON samples (host, metric, ts)")
         pool = _frames().ravel().tolist()
         pairs = [(machine_id(h), k) for h in range(SOURCES) for k in host_series()]
+        cpu = _CpuTally(await server_cpu_meter(conn))
         samples, spent, step = 0, 0.0, 0
         while spent < seconds:
             rows = [
@@ -200,21 +304,46 @@ async def narrow_ceiling(dsn: str, seconds: float) -> Run:
                 for i in range(SAMPLES_PER_TRANSACTION)
             ]  # fmt: skip
             step += SAMPLES_PER_TRANSACTION // len(pairs)
+            cpu.begin()
             start = time.perf_counter()
             async with conn.transaction():
                 await conn.copy_records_to_table(
                     "samples", records=rows, columns=["ts", "host", "metric", "value"]
                 )
             spent += time.perf_counter() - start
+            cpu.end()
             samples += len(rows)
         size = await tier_bytes(conn)
     finally:
         await conn.close()
-    return Run(samples / spent, samples, spent, _sizes(size, samples, samples))
+    return Run(samples / spent, samples, spent, _sizes(size, samples, samples) | cpu.cores(spent))
 
 
 def _sizes(size: int, samples: int, rows: int) -> dict[str, float | int]:
     return {"bytes_per_sample": size / samples, "db_bytes": size, "rows": rows}
+
+
+class _CpuTally:
+    """CPU used over the timed sections only: the server's processes and this one."""
+
+    def __init__(self, server: Callable[[], float]) -> None:
+        self.server = server
+        self.server_s = 0.0
+        self.client_s = 0.0
+        self._at = (0.0, 0.0)
+
+    def begin(self) -> None:
+        self._at = (self.server(), time.process_time())
+
+    def end(self) -> None:
+        self.server_s += self.server() - self._at[0]
+        self.client_s += time.process_time() - self._at[1]
+
+    def cores(self, seconds: float) -> dict[str, float]:
+        return {
+            "pg_cpu_cores": self.server_s / seconds,
+            "client_cpu_cores": self.client_s / seconds,
+        }
 
 
 # -- the warm tier itself ------------------------------------------------------------------
@@ -247,28 +376,33 @@ async def warm_write(dsn: str, seconds: float, frames_per_batch: int = 1) -> Run
     warm = PgWarm(dsn, clock=lambda: _T0_MS)
     await warm.open()
     try:
+        async with warm.db.tx("server pid") as conn:
+            cpu = _CpuTally(await server_cpu_meter(conn))
         samples, spent = 0, 0.0
         for batches in prepared:
             await warm.write(batches)
         while spent < seconds:
             batches = next(source)
+            cpu.begin()
             start = time.perf_counter()
             stored = await warm.write(batches)
             spent += time.perf_counter() - start
+            cpu.end()
             samples += sum(b.size for b in stored)
         start = time.perf_counter()
         buckets = await warm.rollup()
         rollup_s = time.perf_counter() - start
         conn = await asyncpg.connect(dsn)
         try:
-            size = await tier_bytes(conn)
+            size, raw = await tier_bytes(conn), await raw_bytes(conn)
             total = int(await conn.fetchval("SELECT count(*) FROM raw")) * SERIES_PER_HOST
         finally:
             await conn.close()
     finally:
         await warm.close()
-    extra = _sizes(size, total, total // SERIES_PER_HOST)
+    extra = _sizes(size, total, total // SERIES_PER_HOST) | cpu.cores(spent)
     extra |= {
+        "raw_bytes_per_sample": raw / total,
         "rollup_s": rollup_s,
         "rollup_buckets": buckets,
         "rollup_samples_per_s": total / rollup_s,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,7 @@ class Report:
     command: str
     machine: Machine
     measurements: list[Measurement]
-    profile: Profile | None = None
-    profile_run: Measurement | None = None
+    profiles: list[tuple[Measurement, Profile]] = field(default_factory=list)
     runtime_s: float = 0.0
 
     def get(self, key: str) -> Measurement | None:
@@ -49,8 +48,7 @@ class Report:
             "runtime_s": self.runtime_s,
             "machine": self.machine.as_dict(),
             "measurements": [m.as_json() for m in self.measurements],
-            "profile": asdict(self.profile) if self.profile else None,
-            "profile_run": self.profile_run.as_json() if self.profile_run else None,
+            "profiles": [{"run": run.as_json(), "profile": asdict(p)} for run, p in self.profiles],
         }
 
 
@@ -67,16 +65,35 @@ def _spread(m: Measurement) -> str:
     return f"{rate(m.low)} - {rate(m.high)}" if len(m.runs) > 1 else "1 run"
 
 
+def _bytes_value(m: Measurement) -> float | None:
+    value = m.extra_median("bytes_per_sample")
+    return value if value is not None else m.extra_median("db_bytes_per_sample")
+
+
 def _bytes(m: Measurement) -> str:
-    value = m.extra_median("bytes_per_sample") or m.extra_median("db_bytes_per_sample")
+    value = _bytes_value(m)
     return f"{value:.1f}" if value is not None else ""
 
 
+# CPU used over a timed phase, in cores: (extra key, short label, label in the docs)
+_CPU = (
+    ("server_cpu_cores", "srv", "server (sink or aggregator)"),
+    ("loadgen_cpu_cores", "gen", "load generator"),
+    ("client_cpu_cores", "client", "client (the benchmark's own process)"),
+    ("pg_cpu_cores", "pg", "PostgreSQL server (all its processes)"),
+)
+
+
+def _cpu_parts(m: Measurement) -> list[tuple[str, str, float]]:
+    return [
+        (short, label, value)
+        for key, short, label in _CPU
+        if (value := m.extra_median(key)) is not None
+    ]
+
+
 def _cpu(m: Measurement) -> str:
-    server, gen = m.extra_median("server_cpu_cores"), m.extra_median("loadgen_cpu_cores")
-    if server is None or gen is None:
-        return ""
-    return f"{server:.2f} / {gen:.2f}"
+    return " / ".join(f"{v:.2f} {short}" for short, _, v in _cpu_parts(m))
 
 
 def _ratios(report: Report, m: Measurement) -> list[tuple[Measurement, float]]:
@@ -86,6 +103,27 @@ def _ratios(report: Report, m: Measurement) -> list[tuple[Measurement, float]]:
         if ceiling is not None:
             found.append((ceiling, m.median / ceiling.median))
     return found
+
+
+def _bytes_ratios(report: Report, m: Measurement) -> list[tuple[Measurement, float]]:
+    """``m``'s bytes per sample over each of its ``bytes_ceilings``' (same run)."""
+    found = []
+    own = _bytes_value(m)
+    for key in m.bytes_ceilings:
+        ceiling = report.get(key)
+        theirs = _bytes_value(ceiling) if ceiling is not None else None
+        if ceiling is not None and own is not None and theirs:
+            found.append((ceiling, own / theirs))
+    return found
+
+
+def _fact(m: Measurement, key: str, spec: str) -> str:
+    value = m.fact(key)
+    if value is None:
+        return ""
+    if spec == "rate":
+        return rate(float(value))
+    return format(value, spec) if spec else str(value)
 
 
 def print_report(report: Report, console: Console) -> None:
@@ -98,20 +136,21 @@ def print_report(report: Report, console: Console) -> None:
     table.add_column("median", justify="right")
     table.add_column("min - max", justify="right")
     table.add_column("B/sample", justify="right")
-    table.add_column("CPU srv/gen", justify="right")
+    table.add_column("CPU cores", justify="right")
     table.add_column("vs ceilings measured in this run")
     for m in report.measurements:
-        ratios = "\n".join(f"{r:.1%} of {c.short}" for c, r in _ratios(report, m))
-        table.add_row(m.short, rate(m.median), _spread(m), _bytes(m), _cpu(m), ratios)
+        ratios = [f"{r:.1%} of {c.short}" for c, r in _ratios(report, m)]
+        ratios += [f"{r:.2f}x the bytes of {c.short}" for c, r in _bytes_ratios(report, m)]
+        table.add_row(m.short, rate(m.median), _spread(m), _bytes(m), _cpu(m), "\n".join(ratios))
     console.print(table)
-    if report.profile is not None:
-        console.print(profile_table(report.profile))
+    for run, p in report.profiles:
+        console.print(profile_table(p, run.short))
 
 
-def profile_table(p: Profile) -> Table:
+def profile_table(p: Profile, what: str = "aggregator") -> Table:
     threads = ", ".join(f"{name} {pct:.0f} %" for name, pct in p.threads.items())
     table = Table(
-        title=f"aggregator profile ({p.tool}, {p.seconds:.1f} s)"
+        title=f"{what}: aggregator profile ({p.tool}, {p.seconds:.1f} s)"
         + (f"; CPU % of a core: {threads}" if threads else ""),
         title_justify="left",
     )
@@ -165,8 +204,11 @@ def _machine_rows(machine: Machine) -> list[str]:
         ("Python", machine.python),
         ("SQLite", machine.sqlite),
         ("grpcio / protobuf / numpy", f"{machine.grpcio} / {machine.protobuf} / {machine.numpy}"),
+        ("pyarrow", machine.pyarrow),
         ("databases written to", machine.temp_fs),
     ]
+    if machine.postgres:
+        rows.append(("PostgreSQL", machine.postgres))
     return ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
 
 
@@ -186,6 +228,62 @@ def _result_rows(report: Report) -> list[str]:
     return rows
 
 
+def _bytes_rows(report: Report) -> list[str]:
+    """Every measurement that stored something: its bytes per sample beside its ceilings'."""
+    rows = [
+        "| stored by | bytes/sample | compared with (same run) |",
+        "|---|---:|---|",
+    ]
+    for m in report.measurements:
+        if _bytes_value(m) is None:
+            continue
+        ratios = "; ".join(
+            f"**{r:.2f}x** {c.title} ({_bytes(c)})" for c, r in _bytes_ratios(report, m)
+        )
+        rows.append(f"| {m.title} | **{_bytes(m)}** | {ratios} |")
+    return rows if len(rows) > 2 else []
+
+
+_COLD = (
+    ("warm, SQLite file", "warm_bytes_per_sample"),
+    ("warm, SQLite raw tables", "warm_raw_bytes_per_sample"),
+    ("warm, PostgreSQL tier", "pg_bytes_per_sample"),
+    ("warm, PostgreSQL raw partitions", "pg_raw_bytes_per_sample"),
+    ("archive, raw", "archive_raw_bytes_per_sample"),
+    ("archive, raw + rollups", "archive_bytes_per_sample"),
+)
+
+
+def _cold_rows(report: Report) -> list[str]:
+    """The archive measurements: bytes per raw sample in each tier, for the same data."""
+    cold = [m for m in report.measurements if m.key.startswith("archive.") and m.bytes_ceilings]
+    if not cold:
+        return []
+    rows = [
+        "| data | " + " | ".join(label for label, _ in _COLD) + " | bare pyarrow, raw "
+        "| bare pyarrow, raw + rollups | archive ÷ warm (SQLite; PostgreSQL) "
+        "| value encoding chosen |",
+        "|---|" + "---:|" * (len(_COLD) + 3) + "---|",
+    ]
+    for m in cold:
+        cells = [_fact(m, key, ".2f") for _, key in _COLD]
+        bare = report.get(m.bytes_ceilings[0])
+        bare_raw = _fact(bare, "raw_bytes_per_sample", ".2f") if bare else ""
+        archive = m.fact("archive_bytes_per_sample")
+        shares = [
+            f"{archive / warm:.0%}"
+            for key in ("warm_bytes_per_sample", "pg_bytes_per_sample")
+            if archive is not None and (warm := m.fact(key))
+        ]
+        rows.append(
+            f"| {_fact(m, 'data', '') or m.short} | "
+            + " | ".join(cells)
+            + f" | {bare_raw} | {_bytes(bare) if bare else ''} | {'; '.join(shares)} "
+            f"| {_fact(m, 'value_encoding', '')} |"
+        )
+    return rows
+
+
 def _details(report: Report) -> list[str]:
     out: list[str] = []
     for m in report.measurements:
@@ -197,44 +295,71 @@ def _details(report: Report) -> list[str]:
             f"- command: `{m.command}`",
             f"- runs: {_runs(m)} {m.unit}",
         ]
-        cpu = _cpu(m)
+        cpu = _cpu_parts(m)
         if cpu:
-            out.append(
-                f"- CPU used over the timed phase, in cores (server / load generator): {cpu}"
-            )
+            used = ", ".join(f"{label} {v:.2f}" for _, label, v in cpu)
+            out.append(f"- CPU used over the timed phase, in cores: {used}")
+        for label, key, spec in m.facts:
+            value = _fact(m, key, spec)
+            if value:
+                out.append(f"- {label}: {value}")
         for c, r in _ratios(report, m):
             out.append(f"- {r:.1%} of {c.title} ({rate(c.median)} {c.unit}, this run)")
+        if _bytes_value(m) is not None:
+            out.append(f"- bytes per sample: {_bytes(m)}")
+        for c, r in _bytes_ratios(report, m):
+            out.append(f"- {r:.2f}x the bytes per sample of {c.title} ({_bytes(c)}, this run)")
         if m.reference:
             out.append(f"- reference: {m.reference}")
         out.append("")
     return out
 
 
+_CAPTION_SQLITE = (
+    "A line that calls native code is charged with all of it, waiting included: `COMMIT` "
+    "includes its fsync and any WAL checkpoint, `context.write` the gRPC core's work."
+)
+_CAPTION_PG = (
+    "The warm tier's work is mostly in the PostgreSQL server's processes, which py-spy does "
+    "not see (their CPU is in the pipeline measurement above); on the aggregator's side "
+    "asyncpg's I/O is awaited, so time spent waiting for the server is left out with the "
+    "event loop's idle time. A line that calls native code is charged with all of it."
+)
+
+
 def _profile_section(report: Report) -> list[str]:
-    p, run = report.profile, report.profile_run
-    if p is None or run is None:
+    if not report.profiles:
         return ["_No profile in this run._", ""]
-    threads = ", ".join(f"{name} {pct:.0f} %" for name, pct in p.threads.items())
-    return [
-        f"A separate replay-shape run ({rate(run.median)} samples/s with the profiler attached; "
-        f"command: `{run.command}`), profiled with {p.tool} over {p.seconds:.1f} s."
-        + (f" CPU per thread (kernel counters), in % of one core: {threads}." if threads else ""),
-        "",
-        "Shares below are of one core's wall time. A line that calls native code is charged "
-        "with all of it, waiting included: `COMMIT` includes its fsync and any WAL "
-        "checkpoint, `context.write` the gRPC core's work. Samples in which a thread only "
-        "waited for work are left out.",
-        "",
-        "| function (by own time) | own % of a core | incl. callees |",
-        "|---|---:|---:|",
-        *(f"| `{c.function}` | {c.self_pct:.1f} | {c.total_pct:.1f} |" for c in p.by_self),
-        "",
-        "| our function (by time including callees) | incl. % of a core |",
-        "|---|---:|",
-        *(f"| `{c.function}` | {c.total_pct:.1f} |" for c in p.by_total),
-        "",
-        *(_line_rows(p) if p.by_line else []),
-    ]
+    out: list[str] = []
+    for run, p in report.profiles:
+        threads = ", ".join(f"{name} {pct:.0f} %" for name, pct in p.threads.items())
+        caption = _CAPTION_PG if run.key.startswith("pipeline-pg") else _CAPTION_SQLITE
+        out += [
+            f"### {run.title}",
+            "",
+            f"A separate replay-shape run ({rate(run.median)} samples/s with the profiler "
+            f"attached; command: `{run.command}`), profiled with {p.tool} over "
+            f"{p.seconds:.1f} s."
+            + (
+                f" CPU per thread (kernel counters), in % of one core: {threads}."
+                if threads
+                else ""
+            ),
+            "",
+            f"Shares below are of one core's wall time. {caption} Samples in which a thread "
+            "only waited for work are left out.",
+            "",
+            "| function (by own time) | own % of a core | incl. callees |",
+            "|---|---:|---:|",
+            *(f"| `{c.function}` | {c.self_pct:.1f} | {c.total_pct:.1f} |" for c in p.by_self),
+            "",
+            "| our function (by time including callees) | incl. % of a core |",
+            "|---|---:|",
+            *(f"| `{c.function}` | {c.total_pct:.1f} |" for c in p.by_total),
+            "",
+            *(_line_rows(p) if p.by_line else []),
+        ]
+    return out
 
 
 def _line_rows(p: Profile) -> list[str]:
@@ -245,9 +370,38 @@ def _line_rows(p: Profile) -> list[str]:
     return [*rows, ""]
 
 
+_HOW_TO_READ = (
+    "How to read it: a sample is one value of one series at one instant. The pipeline "
+    "figures are whole-system throughput: 100 simulated collectors in another process "
+    "each send their first batch and wait for its ack (the aggregator learns the source), "
+    "then the clock runs from the first send to the last ack covering everything. The "
+    "load generator is the same for the gRPC ceiling and both pipelines, so they differ "
+    "only by the server. The PostgreSQL figures use the server named above; a pipeline into "
+    "PostgreSQL is checked by querying the database afterwards, as the SQLite one is by "
+    "reading the file. CPU columns are cores used over the timed phase: by the server "
+    "(sink or aggregator), the load generator, the benchmark's own process (a PostgreSQL "
+    "client) and all of the PostgreSQL server's processes (the machine has two cores)."
+)
+_BYTES_TEXT = (
+    "Bytes per sample: SQLite, the database file after a checkpoint; PostgreSQL, "
+    "`pg_total_relation_size` (heap, TOAST, indexes) of every table of the database; both "
+    "divided by the raw samples stored. For the pipelines and `PgWarm.write` that includes "
+    "the rollups, series and layouts; the ceilings hold raw rows only."
+)
+_COLD_TEXT = (
+    "The same data in each tier, bytes per raw sample: the warm tier (SQLite file and its raw "
+    "tables; PostgreSQL, every table and the raw partitions alone, after `write` and "
+    "`rollup`), the archive the real `Archiver` wrote from the SQLite warm tier (Parquet "
+    "parts of the raw partitions, and with the rollup partitions), and the same partitions "
+    'written by a bare `pyarrow.parquet.write_table(compression="zstd")` (pyarrow\'s '
+    "default encodings: the reference the archive's encoding choice is measured against)."
+)
+
+
 def write_markdown(report: Report, path: Path) -> None:
     existing = path.read_text() if path.exists() else ""
     m = report.machine
+    bytes_rows, cold_rows = _bytes_rows(report), _cold_rows(report)
     lines = [
         "# Benchmarks",
         "",
@@ -259,12 +413,16 @@ def write_markdown(report: Report, path: Path) -> None:
         f"{report.runtime_s:.0f} s in all. Each figure is the median of its runs, with the "
         "lowest and highest run beside it.",
         "",
-        "Run it with `make bench` or `python -m bench` (a few minutes; it rewrites this page). "
-        "`python -m bench --quick` takes one short run of each (a smoke test, page untouched); "
-        "`--only sqlite|grpc|pipeline` runs one suite; `--set warm__synchronous=normal` "
-        "(any `SYSMONSTM_` setting, repeatable) tries an aggregator knob; `--profiler "
-        "py-spy|cprofile|none` picks the profiler (py-spy, if installed, needs no change to "
-        "the aggregator). Raw numbers of every run go to `bench/results/` (not committed).",
+        "Run it with `make bench` or `python -m bench` (about ten minutes; it rewrites this "
+        "page). `python -m bench --quick` takes one short run of each (a smoke test, page "
+        "untouched); `--only sqlite|grpc|pipeline|pg|pipeline-pg|archive` runs one suite "
+        "(repeatable); `--set warm__synchronous=normal` (any `SYSMONSTM_` setting, repeatable) "
+        "tries an aggregator knob; `--profiler py-spy|cprofile|none` picks the profiler "
+        "(py-spy, if installed, needs no change to the aggregator). PostgreSQL is the "
+        "machine's server on 127.0.0.1:5432 when it answers (trust auth, user postgres), else "
+        "a throwaway one from `tests/servers.py` (`SYSMONSTM_TEST_OWN_SERVERS=1` forces that); "
+        "every run gets a fresh database, dropped afterwards. Raw numbers of every run go to "
+        "`bench/results/` (not committed).",
         "",
         "## Machine",
         "",
@@ -278,23 +436,21 @@ def write_markdown(report: Report, path: Path) -> None:
         *_bars(report),
         "```",
         "",
-        "How to read it: a sample is one value of one series at one instant. The pipeline "
-        "figures are whole-system throughput: 100 simulated collectors in another process "
-        "each send their first batch and wait for its ack (the aggregator learns the source), "
-        "then the clock runs from the first send to the last ack covering everything. The "
-        "load generator is the same for the gRPC ceiling and the pipeline, so the two differ "
-        "only by the server. Bytes/sample is the SQLite file after a checkpoint divided by "
-        "the samples it holds; for the pipeline that includes the rollups, series and "
-        "layouts. CPU columns are cores used by the server and by the load generator over "
-        "the timed phase (the machine has two).",
+        _HOW_TO_READ,
         "",
+    ]
+    if bytes_rows:
+        lines += ["### Bytes per sample", "", *bytes_rows, "", _BYTES_TEXT, ""]
+    if cold_rows:
+        lines += ["### Warm and cold tiers, same data", "", *cold_rows, "", _COLD_TEXT, ""]
+    lines += [
         "## Each measurement",
         "",
-        "`$PORT`, `$SERVER_PID` and `$DATA` stand for what the benchmark picks per run (a free "
-        "port, the server's pid, a fresh temporary directory).",
+        "`$PORT`, `$SERVER_PID`, `$DATA` and `$DB` stand for what the benchmark picks per run "
+        "(a free port, the server's pid, a fresh temporary directory, a fresh database).",
         "",
         *_details(report),
-        "## Profile of the aggregator",
+        "## Profiles of the aggregator",
         "",
         *_profile_section(report),
         "## What limits it",

@@ -1,9 +1,9 @@
-"""After a pipeline run: is every sample the load generator sent in the SQLite file once?
+"""After a pipeline run: is every sample the load generator sent stored, and only once?
 
-Reads the warm tier's file directly (the aggregator has stopped and checkpointed it). Per
-source, the raw partitions must hold exactly one row per frame sent (no time twice), the
-first and last frame times sent, ``100 x frames`` values, and the source's stored sequence
-must be the last batch sent.
+Reads the warm tier directly once the aggregator has stopped: the SQLite file (checkpointed
+by the aggregator) or the PostgreSQL database. Per source, the raw partitions must hold
+exactly one row per frame sent (no time twice), the first and last frame times sent,
+``100 x frames`` values, and the source's stored sequence must be the last batch sent.
 """
 
 from __future__ import annotations
@@ -74,9 +74,52 @@ def read_stored(db_path: Path) -> dict[str, Stored]:
     return found
 
 
+_PG_RAW = """
+    SELECT source_id, count(*), count(DISTINCT t), sum(cardinality(vals)), min(t), max(t)
+    FROM raw GROUP BY source_id"""
+
+
+async def _read_stored_pg(dsn: str) -> dict[str, Stored]:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        ids = {
+            int(r["id"]): (str(r["key"]), int(r["stored_seq"]))
+            for r in await conn.fetch(
+                "SELECT id, key, stored_seq FROM sources WHERE domain = $1", _DOMAIN
+            )
+        }
+        found = {key: Stored(stored_seq=seq) for key, seq in ids.values()}
+        # ``raw`` is the partitioned parent: one scan covers every day partition
+        for row in await conn.fetch(_PG_RAW):
+            sid, *counts = (int(x) for x in row)
+            key = ids[sid][0]
+            found[key] = _merge(found[key], Stored(*counts))
+    finally:
+        await conn.close()
+    return found
+
+
+def read_stored_pg(dsn: str) -> dict[str, Stored]:
+    """Per machine id, what the PostgreSQL warm tier's ``raw`` and ``sources`` hold."""
+    import asyncio
+
+    return asyncio.run(_read_stored_pg(dsn))
+
+
 def check_exactly_once(db_path: Path, per_host: list[dict[str, Any]]) -> int:
     """Raise ``BenchError`` unless the file holds exactly what was sent; returns samples."""
-    stored = read_stored(db_path)
+    return compare(read_stored(db_path), per_host)
+
+
+def check_exactly_once_pg(dsn: str, per_host: list[dict[str, Any]]) -> int:
+    """The same for a PostgreSQL warm tier (the database at ``dsn``)."""
+    return compare(read_stored_pg(dsn), per_host)
+
+
+def compare(stored: dict[str, Stored], per_host: list[dict[str, Any]]) -> int:
+    """Raise ``BenchError`` unless ``stored`` is exactly what was sent; returns samples."""
     problems: list[str] = []
     total = 0
     for host in per_host:
