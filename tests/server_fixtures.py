@@ -10,12 +10,16 @@ import asyncio
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests import servers
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 OWN = os.environ.get("SYSMONSTM_TEST_OWN_SERVERS") == "1"
 
@@ -88,6 +92,24 @@ def redis_prefix(redis_server_url: str) -> Iterator[str]:
             await client.aclose()
 
     asyncio.run(clean())
+
+
+@pytest.fixture
+async def rc(redis_server_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A client of the Redis server, to look at what a test left there."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_server_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def keys_under(rc: aioredis.Redis, prefix: str) -> dict[str, int]:
+    """Every key under ``prefix`` (without it) and its TTL in ms (-1: none)."""
+    found = [k.decode() async for k in rc.scan_iter(match=f"{prefix}*", count=1000)]
+    return {k.removeprefix(prefix): int(await rc.pttl(k)) for k in found}
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sysmonstm.errors import SysmonstmError
+from sysmonstm.redact import redact_url
 
 if TYPE_CHECKING:  # asyncpg is imported only when a db command runs
     from sysmonstm.store.pg_conn import Conn
@@ -39,15 +40,13 @@ Url = Annotated[
 
 
 def _target(url: str | None) -> str:
-    from sysmonstm.store.pg_conn import mask_url
-
     if url is None:
         from sysmonstm.cli import _settings  # the global flags live in cli.py
 
         url = _settings().warm.url
     if urlsplit(url).scheme not in ("postgresql", "postgres"):
         _err.print(
-            f"[red]error:[/red] {mask_url(url)} is not a PostgreSQL URL"
+            f"[red]error:[/red] {redact_url(url)} is not a PostgreSQL URL"
             " (the SQLite warm tier migrates itself when it opens)"
         )
         raise typer.Exit(2)
@@ -78,7 +77,6 @@ def _on_db(url: str, what: str, work: Callable[[Conn], Awaitable[T]]) -> T:
 @db_app.command("migrate")
 def migrate(url: Url = None) -> None:
     """Apply pending schema migrations; safe to repeat, and to run from several hosts at once."""
-    from sysmonstm.store.pg_conn import mask_url
     from sysmonstm.store.pg_schema import LATEST
     from sysmonstm.store.pg_schema import migrate as apply
 
@@ -87,7 +85,7 @@ def migrate(url: Url = None) -> None:
     for m in applied:
         _out.print(f"applied {m.version}: {m.name}")
     note = "" if applied else ", nothing to apply"
-    _out.print(f"{mask_url(target)}: schema version {LATEST}{note}")
+    _out.print(f"{redact_url(target)}: schema version {LATEST}{note}")
 
 
 @db_app.command("status")
@@ -95,7 +93,6 @@ def status(url: Url = None) -> None:
     """Show each schema migration (applied when, or pending) and the time partitions held."""
     from sysmonstm.store import pg_schema
     from sysmonstm.store.partitions import parse_partition
-    from sysmonstm.store.pg_conn import mask_url
     from sysmonstm.store.pg_partitions import children
 
     async def look(
@@ -108,7 +105,7 @@ def status(url: Url = None) -> None:
 
     target = _target(url)
     known, unknown, parts, version = _on_db(target, "status", look)
-    _out.print(f"{mask_url(target)} (PostgreSQL {version})")
+    _out.print(f"{redact_url(target)} (PostgreSQL {version})")
     table = Table("version", "migration", "applied")
     for state in known:
         when = _when(state.applied_at) if state.applied_at else "[yellow]pending[/yellow]"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -19,16 +20,21 @@ from sysmonstm.events.memory import MemoryBus
 from sysmonstm.events.registry import open_bus
 
 BusFactory = Callable[[pytest.FixtureRequest, Path], AbstractAsyncContextManager[Bus]]
+B = TypeVar("B", bound=Bus)
 
 
 @asynccontextmanager
-async def memory_bus(_request: pytest.FixtureRequest, _tmp: Path) -> AsyncIterator[Bus]:
-    bus = MemoryBus()
+async def started(bus: B) -> AsyncIterator[B]:
+    """``bus`` started for the block, closed after it."""
     await bus.start()
     try:
         yield bus
     finally:
         await bus.close()
+
+
+def memory_bus(_request: pytest.FixtureRequest, _tmp: Path) -> AbstractAsyncContextManager[Bus]:
+    return started(MemoryBus())
 
 
 def nats_url(request: pytest.FixtureRequest) -> str:
@@ -43,22 +49,12 @@ def redis_url(request: pytest.FixtureRequest) -> str:
     return f"{server}?prefix={prefix}&ack_wait=5s&publish_timeout=10s"
 
 
-@asynccontextmanager
-async def _network_bus(url: str) -> AsyncIterator[Bus]:
-    bus = open_bus(url)
-    await bus.start()
-    try:
-        yield bus
-    finally:
-        await bus.close()
-
-
 def nats_bus(request: pytest.FixtureRequest, _tmp: Path) -> AbstractAsyncContextManager[Bus]:
-    return _network_bus(nats_url(request))
+    return started(open_bus(nats_url(request)))
 
 
 def redis_bus(request: pytest.FixtureRequest, _tmp: Path) -> AbstractAsyncContextManager[Bus]:
-    return _network_bus(redis_url(request))
+    return started(open_bus(redis_url(request)))
 
 
 BUSES: dict[str, BusFactory] = {"memory": memory_bus, "nats": nats_bus, "redis": redis_bus}

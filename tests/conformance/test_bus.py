@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +29,11 @@ async def take(sub: Subscription, n: int, timeout: float = 5.0) -> list[Envelope
             if len(out) == n:
                 break
     return out
+
+
+async def payloads(sub: Subscription, n: int, timeout: float = 10.0) -> list[Any]:
+    """The payloads of the next ``n`` envelopes of ``sub``."""
+    return [e.payload for e in await take(sub, n, timeout)]
 
 
 async def nothing_more(sub: Subscription, wait: float = 0.2) -> bool:

@@ -20,7 +20,7 @@ import pytest
 
 from sysmonstm.events.bus import Bus, Subscription
 from tests.conformance.backends import BUSES
-from tests.conformance.test_bus import nothing_more, take
+from tests.conformance.test_bus import nothing_more, payloads
 
 
 @pytest.fixture(params=sorted(BUSES), ids=lambda name: f"bus={name}")
@@ -49,10 +49,6 @@ class Opener:
         if capability is not None and capability not in bus.capabilities:
             pytest.skip(f"this backend does not list {capability!r}")
         return bus
-
-
-async def payloads(sub: Subscription, n: int, timeout: float = 10.0) -> list[Any]:
-    return [e.payload for e in await take(sub, n, timeout)]
 
 
 async def drain(sub: Subscription, idle: float = 0.5) -> list[Any]:

@@ -6,10 +6,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from sysmonstm.errors import BackendError
 from sysmonstm.store.model import Record, Retention, Tier
+from sysmonstm.store.partitions import partition_name
+from sysmonstm.store.progress import SILENCE_GRACE_MS
 from sysmonstm.store.warm import WarmTier
 from tests.conformance.backends import WARMS
 from tests.conformance.helpers import T0, batch, source, ticks
@@ -219,3 +222,69 @@ async def test_partitions_export_in_the_archive_format_and_drop(warm: WarmTier) 
     assert raw[0].name not in [p.name for p in await warm.partitions()]
     gone = await warm.read("metrics", "m1", "cpu.used", T0 - 3 * day, T0 - day, Tier.RAW)
     assert len(gone) == 0
+
+
+async def _drop_finer_tiers(warm: WarmTier) -> None:
+    """What retention or the archive leave of old data: the 1-hour tier only."""
+    for p in await warm.partitions():
+        if p.tier in (Tier.RAW, Tier.M1):
+            await warm.drop_partition(p.name)
+
+
+async def test_a_source_that_stopped_sending_gets_its_last_minute_and_hour_rolled_up(
+    warm: WarmTier,
+) -> None:
+    n = 90 * 60 + 30  # one sample a second, the last at T0 + 1:30:29
+    await warm.write(ticks(1, T0, n))
+    last = T0 + (n - 1) * 1000
+    assert await warm.rollup(now_ms=last + 1000) > 0
+    assert await warm.rollup(now_ms=last + SILENCE_GRACE_MS) == 0  # still within the grace
+    h1_part = partition_name(Tier.H1, T0)
+    open_hours = [r["t"] for r in (await warm.export_partition(h1_part)).to_pylist()]
+    assert open_hours == [T0, T0]  # the complete first hour of both series, nothing more
+    assert await warm.rollup(now_ms=last + SILENCE_GRACE_MS + 1) > 0  # silent: closed
+    assert await warm.rollup(now_ms=last + 10 * SILENCE_GRACE_MS) == 0
+    await _drop_finer_tiers(warm)
+    h1 = await warm.read("metrics", "m1", "cpu.used", T0, T0 + 2 * 3_600_000, Tier.H1)
+    assert h1.times_ms.tolist() == [T0, T0 + 3_600_000]
+    assert h1.count.tolist() == [3600, n - 3600]
+    assert h1.max.tolist() == [3599.0, float(n - 1)]
+
+
+async def test_samples_after_a_source_was_closed_are_rolled_up_as_late_data(
+    warm: WarmTier,
+) -> None:
+    minute, hour = 60_000, 3_600_000
+    await warm.write(ticks(1, T0, 20 * 60 + 30))  # until T0 + 0:20:29, then silent
+    await warm.rollup(now_ms=T0 + 20 * minute + 29_000 + SILENCE_GRACE_MS + 1)
+    # a late sample for the closed minute, then the source sends again within the closed
+    # hour and on into the next one
+    await warm.write([batch(1231, [T0 + 20 * minute + 29_500], [[5000.0, 0.0]])])
+    await warm.write(ticks(1232, T0 + 40 * minute, 20 * 60))  # 0:40:00 .. 0:59:59
+    await warm.rollup(now_ms=T0 + hour)
+    await warm.write(ticks(2432, T0 + hour, 20 * 60))  # 1:00:00 .. 1:19:59
+    await warm.rollup(now_ms=T0 + 80 * minute)
+    await warm.rollup(now_ms=T0 + 80 * minute + SILENCE_GRACE_MS + 1)
+    m1 = await warm.read("metrics", "m1", "cpu.used", T0 + 20 * minute, T0 + 21 * minute, Tier.M1)
+    assert (m1.count.tolist(), m1.max.tolist()) == ([31], [5000.0])
+    await _drop_finer_tiers(warm)
+    h1 = await warm.read("metrics", "m1", "cpu.used", T0, T0 + 2 * hour, Tier.H1)
+    assert h1.times_ms.tolist() == [T0, T0 + hour]
+    assert h1.count.tolist() == [20 * 60 + 30 + 1 + 20 * 60, 20 * 60]
+    assert h1.max.tolist() == [5000.0, 1199.0]
+
+
+def _as_source(table: pa.Table, source: str) -> pa.Table:
+    """``table`` (in the archive's long format) with every row moved to ``source``."""
+    i = table.schema.get_field_index("source")
+    return table.set_column(i, table.schema.field(i), pa.array([source] * len(table), pa.string()))
+
+
+async def test_a_source_an_import_creates_is_never_rolled_up_again(warm: WarmTier) -> None:
+    await warm.write(ticks(1, T0, 150))  # until T0 + 0:02:29
+    assert await warm.rollup(now_ms=T0 + 150_000 + SILENCE_GRACE_MS) > 0
+    for p in await warm.partitions():
+        await warm.import_partition(p.name, _as_source(await warm.export_partition(p.name), "b"))
+    assert await warm.rollup(now_ms=T0 + 100 * SILENCE_GRACE_MS) == 0  # "b" is long silent
+    h1 = await warm.read("metrics", "b", "cpu.used", T0, T0 + 3_600_000, Tier.H1)
+    assert (h1.count.tolist(), h1.max.tolist()) == ([150], [149.0])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import sqlite3
 import time
 from pathlib import Path
 
@@ -11,26 +10,9 @@ import pytest
 
 from tests.conftest import free_port
 from tests.e2e.processes import SYSMONSTM, base_env, spawn, stop
+from tests.e2e.warm_rows import stored
 
 pytestmark = pytest.mark.e2e
-
-
-def stored(db: Path, machine: str) -> list[tuple[int, int]]:
-    """(sequence, time) of every raw row of ``machine``, by time."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
-        row = conn.execute("SELECT id FROM sources WHERE key=?", (machine,)).fetchone()
-        if row is None:
-            return []
-        tables = [
-            r[0]
-            for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'raw_%'"
-            )
-        ]
-        rows: list[tuple[int, int]] = []
-        for table in tables:
-            rows.extend(conn.execute(f"SELECT seq, t FROM {table} WHERE source_id=?", row))
-    return sorted(rows, key=lambda r: r[1])
 
 
 def wait_rows(db: Path, machine: str, n: int, timeout: float) -> list[tuple[int, int]]:

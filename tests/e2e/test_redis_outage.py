@@ -10,7 +10,6 @@ again by itself, without a restart.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -28,6 +27,7 @@ from sysmonstm.runtime import Core
 from tests import servers
 from tests.conftest import free_port
 from tests.e2e.processes import SYSMONSTM, Proc, base_env, spawn, stop
+from tests.e2e.warm_rows import stored
 from tests.gateway.support import ramp, seed
 
 pytestmark = pytest.mark.e2e
@@ -58,24 +58,6 @@ async def until(probe: Callable[[], Awaitable[T | None]], what: str, timeout: fl
             last = found
         await asyncio.sleep(0.1)
     raise AssertionError(f"{what}: not within {timeout} s (last: {last!r})")
-
-
-def stored(db: Path, machine: str) -> list[tuple[int, int]]:
-    """(sequence, time) of every raw row of ``machine`` in the warm tier, by time."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
-        row = conn.execute("SELECT id FROM sources WHERE key=?", (machine,)).fetchone()
-        if row is None:
-            return []
-        tables = [
-            r[0]
-            for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'raw_%'"
-            )
-        ]
-        rows: list[tuple[int, int]] = []
-        for table in tables:
-            rows.extend(conn.execute(f"SELECT seq, t FROM {table} WHERE source_id=?", row))
-    return sorted(rows, key=lambda r: r[1])
 
 
 async def hot_keys(port: int) -> dict[str, int]:

@@ -13,11 +13,11 @@ import pytest
 from nats.js import api
 
 from sysmonstm.errors import BackendError, InvalidInputError
-from sysmonstm.events.bus import Subscription
 from sysmonstm.events.envelope import decode_envelope
 from sysmonstm.events.nats_bus import NatsBus
 from tests import servers
-from tests.conformance.test_bus import nothing_more, take
+from tests.conformance.bus_backends import started
+from tests.conformance.test_bus import nothing_more, payloads
 
 
 @pytest.fixture
@@ -27,12 +27,8 @@ def url(nats_server_url: str, nats_prefix: str) -> str:
 
 @pytest.fixture
 async def bus(url: str) -> AsyncIterator[NatsBus]:
-    b = NatsBus(url)
-    await b.start()
-    try:
+    async with started(NatsBus(url)) as b:
         yield b
-    finally:
-        await b.close()
 
 
 @pytest.fixture
@@ -42,10 +38,6 @@ async def js(nats_server_url: str) -> AsyncIterator[Any]:
         yield nc.jetstream()
     finally:
         await nc.close()
-
-
-async def payloads(sub: Subscription, n: int, timeout: float = 10.0) -> list[Any]:
-    return [e.payload for e in await take(sub, n, timeout)]
 
 
 async def test_each_domain_gets_its_own_stream_with_the_configured_settings(
@@ -74,14 +66,10 @@ async def test_each_domain_gets_its_own_stream_with_the_configured_settings(
 async def test_a_stream_is_brought_to_the_settings_of_the_url(
     url: str, js: Any, nats_prefix: str
 ) -> None:
-    first = NatsBus(url)
-    await first.start()
-    await first.publish("metrics.a", 1)
-    await first.close()
-    second = NatsBus(url.replace("max_age=1h", "max_age=2h"))
-    await second.start()
-    await second.publish("metrics.a", 2)
-    await second.close()
+    async with started(NatsBus(url)) as first:
+        await first.publish("metrics.a", 1)
+    async with started(NatsBus(url.replace("max_age=1h", "max_age=2h"))) as second:
+        await second.publish("metrics.a", 2)
     info = await js.stream_info(f"{nats_prefix}_METRICS")
     assert info.config.max_age == 7200
     assert info.state.messages == 2

@@ -6,18 +6,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
 from sysmonstm.errors import BackendError, InvalidInputError
-from sysmonstm.events.bus import Subscription
 from sysmonstm.events.envelope import decode_envelope
 from sysmonstm.events.redis_bus import RedisBus
 from sysmonstm.events.redis_scripts import parse_id
 from tests import servers
-from tests.conformance.test_bus import nothing_more, take
+from tests.conformance.bus_backends import started
+from tests.conformance.test_bus import nothing_more, payloads
+from tests.server_fixtures import keys_under
 
 
 @pytest.fixture
@@ -27,31 +27,8 @@ def url(redis_server_url: str, redis_prefix: str) -> str:
 
 @pytest.fixture
 async def bus(url: str) -> AsyncIterator[RedisBus]:
-    b = RedisBus(url)
-    await b.start()
-    try:
+    async with started(RedisBus(url)) as b:
         yield b
-    finally:
-        await b.close()
-
-
-@pytest.fixture
-async def rc(redis_server_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_server_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-async def payloads(sub: Subscription, n: int, timeout: float = 10.0) -> list[Any]:
-    return [e.payload for e in await take(sub, n, timeout)]
-
-
-async def keys_under(rc: aioredis.Redis, prefix: str) -> dict[str, int]:
-    """Every key under ``prefix`` (without it) and its TTL in ms (-1: none)."""
-    found = [k.decode() async for k in rc.scan_iter(match=f"{prefix}*", count=1000)]
-    return {k.removeprefix(prefix): int(await rc.pttl(k)) for k in found}
 
 
 async def test_publishing_leaves_exactly_the_documented_keys(
@@ -97,12 +74,8 @@ async def test_entry_ids_increase_across_every_domain(
 async def test_streams_are_trimmed_to_about_maxlen(
     url: str, rc: aioredis.Redis, redis_prefix: str
 ) -> None:
-    bus = RedisBus(f"{url}&maxlen=100")
-    await bus.start()
-    try:
+    async with started(RedisBus(f"{url}&maxlen=100")) as bus:
         await asyncio.gather(*(bus.publish("t.x", i) for i in range(1000)))
-    finally:
-        await bus.close()
     assert 100 <= await rc.xlen(f"{redis_prefix}bus:t") < 1000
 
 

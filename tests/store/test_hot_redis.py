@@ -18,6 +18,7 @@ from sysmonstm.store.hot_redis import CALL_BATCHES, RedisHot
 from sysmonstm.store.registry import open_hot
 from tests import servers
 from tests.conformance.helpers import T0, batch, source, ticks
+from tests.server_fixtures import keys_under
 
 WINDOW = 300_000
 NOW = T0 + 60_000
@@ -25,15 +26,6 @@ NOW = T0 + 60_000
 
 def clock() -> int:
     return NOW
-
-
-@pytest.fixture
-async def rc(redis_server_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_server_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture
@@ -49,12 +41,6 @@ async def hot(url: str) -> AsyncIterator[RedisHot]:
         yield h
     finally:
         await h.close()
-
-
-async def keys_under(rc: aioredis.Redis, prefix: str) -> dict[str, int]:
-    """Every key under ``prefix`` (without it) and its TTL in ms."""
-    found = [k.decode() async for k in rc.scan_iter(match=f"{prefix}*", count=1000)]
-    return {k.removeprefix(prefix): int(await rc.pttl(k)) for k in found}
 
 
 async def test_a_source_leaves_exactly_its_documented_keys_each_with_a_ttl(

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-
 import asyncpg
 import pytest
 
 from sysmonstm.errors import BackendError
 from sysmonstm.store.model import Retention, Tier
 from sysmonstm.store.partitions import partition_name
-from sysmonstm.store.warm_pg import PgWarm, wall_clock_ms
+from sysmonstm.store.warm_pg import wall_clock_ms
 from tests.conformance.helpers import T0, batch, ticks
+from tests.store.pg_support import opened
 
 DAY = 86_400_000
-
-
-@asynccontextmanager
-async def opened(
-    dsn: str, clock: Callable[[], int] = wall_clock_ms, retention: Retention | None = None
-) -> AsyncIterator[PgWarm]:
-    warm = PgWarm(dsn, clock=clock, retention=retention)
-    await warm.open()
-    try:
-        yield warm
-    finally:
-        await warm.close()
 
 
 async def _values(dsn: str, sql: str, *args: object) -> list[object]:
@@ -126,7 +112,7 @@ async def test_a_partition_dropped_by_another_process_is_made_again_on_write(
 
 
 async def test_dropping_something_that_is_no_partition_is_refused(pg_dsn: str) -> None:
-    async with opened(pg_dsn) as warm:
+    async with opened(pg_dsn, clock=wall_clock_ms) as warm:
         with pytest.raises(BackendError, match="not a partition"):
             await warm.drop_partition("sources")
         with pytest.raises(BackendError, match="no partition"):

@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import asyncpg
 
 from sysmonstm.store.model import Tier
 from sysmonstm.store.partitions import partition_name
-from sysmonstm.store.warm_pg import PgWarm
 from tests.conformance.helpers import T0, batch, ticks
+from tests.store.pg_support import opened
 
 MIN, HOUR = 60_000, 3_600_000
-
-
-@asynccontextmanager
-async def opened(dsn: str) -> AsyncIterator[PgWarm]:
-    warm = PgWarm(dsn, clock=lambda: T0)
-    await warm.open()
-    try:
-        yield warm
-    finally:
-        await warm.close()
 
 
 async def _progress(dsn: str) -> tuple[int, int]:

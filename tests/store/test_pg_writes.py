@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -16,22 +15,13 @@ import pytest
 from sysmonstm.errors import BackendError, InvalidInputError
 from sysmonstm.store.model import Tier
 from sysmonstm.store.partitions import partition_name
-from sysmonstm.store.pg_conn import PgDb, mask_url
+from sysmonstm.store.pg_conn import PgDb
 from sysmonstm.store.warm_pg import PgWarm
 from tests import servers
 from tests.conformance.helpers import T0, batch, source, ticks
+from tests.store.pg_support import opened
 
 DISK = 'disk.used_pct{mount="/"}'
-
-
-@asynccontextmanager
-async def opened(dsn: str) -> AsyncIterator[PgWarm]:
-    warm = PgWarm(dsn, clock=lambda: T0)
-    await warm.open()
-    try:
-        yield warm
-    finally:
-        await warm.close()
 
 
 async def _until(dsn: str, sql: str, *args: object) -> object:
@@ -219,14 +209,6 @@ def test_an_error_message_holding_the_password_is_scrubbed_and_not_chained() -> 
         raise OSError("could not use password hunter2")
     assert "hunter2" not in str(caught.value)
     assert caught.value.__cause__ is None
-
-
-def test_mask_url_hides_passwords_in_user_info_and_parameters() -> None:
-    assert mask_url("postgresql://u:pw@h:5432/d") == "postgresql://u:***@h:5432/d"
-    assert mask_url("postgresql://u@h/d?password=pw&sslmode=require") == (
-        "postgresql://u@h/d?password=%2A%2A%2A&sslmode=require"
-    )
-    assert mask_url("postgresql://h/d") == "postgresql://h/d"
 
 
 async def test_export_then_import_gives_back_the_same_partitions(pg_dsn: str) -> None:

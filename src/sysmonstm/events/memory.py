@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,9 +9,8 @@ from typing import Any
 from sysmonstm.errors import BackendError
 from sysmonstm.events.bus import Overflow
 from sysmonstm.events.envelope import Envelope, make_envelope
+from sysmonstm.events.local_queue import LocalQueue
 from sysmonstm.events.topics import TopicPattern, validate_topic
-
-_CLOSED = object()
 
 
 class MemorySubscription:
@@ -30,45 +28,28 @@ class MemorySubscription:
         self.compiled = pattern
         self.group = group
         self.overflow = overflow
-        self.dropped = 0
-        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=maxsize)
+        self._queue = LocalQueue(maxsize, overflow)
         self._bus = bus
-        self._closed = False
+
+    @property
+    def dropped(self) -> int:
+        """Envelopes discarded by ``drop_oldest`` so far."""
+        return self._queue.dropped
 
     async def deliver(self, envelope: Envelope) -> None:
-        if self._closed:
-            return
-        if self.overflow == "drop_oldest":
-            while self._queue.full():
-                self._queue.get_nowait()
-                self.dropped += 1
-            self._queue.put_nowait(envelope)
-        else:
-            await self._queue.put(envelope)
+        await self._queue.put(envelope)
 
     def __aiter__(self) -> AsyncIterator[Envelope]:
         return self
 
     async def __anext__(self) -> Envelope:
-        if self._closed and self._queue.empty():
-            raise StopAsyncIteration
-        item = await self._queue.get()
-        if item is _CLOSED:
-            raise StopAsyncIteration
-        assert isinstance(item, Envelope)
-        return item
+        return await self._queue.get()
 
     async def close(self) -> None:
-        if self._closed:
+        if self._queue.closed:
             return
-        self._closed = True
         self._bus.detach(self)
-        while True:  # make room so the sentinel always fits, then wake the reader
-            try:
-                self._queue.put_nowait(_CLOSED)
-                break
-            except asyncio.QueueFull:
-                self._queue.get_nowait()
+        self._queue.close()
 
 
 class MemoryBus:

@@ -34,6 +34,7 @@ from sysmonstm.events.nats_config import NatsConfig, parse_nats_url
 from sysmonstm.events.nats_live import NatsLiveSubscription
 from sysmonstm.events.nats_pull import ConsumerSpec, NatsPullSubscription
 from sysmonstm.events.nats_streams import Streams, backend_error, live_subject, stored_subject
+from sysmonstm.events.server_bus import Backoff, consumer_name, domain_of, history_domain
 from sysmonstm.events.topics import TopicPattern, validate_topic
 
 log = structlog.get_logger(__name__)
@@ -49,14 +50,6 @@ _RETRYABLE = (
     nats.js.errors.ServiceUnavailableError,
     nats.js.errors.TooManyStalledMsgsError,
 )
-_CONSUMER_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
-
-
-def consumer_name(kind: str, name: str) -> str:
-    """``name`` if it is a valid consumer name (letters, digits, ``_``, ``-``; 1..64)."""
-    if not 0 < len(name) <= 64 or not set(name) <= _CONSUMER_NAME_CHARS:
-        raise InvalidInputError(f"{kind} {name!r}: use 1..64 letters, digits, '_' or '-'")
-    return name
 
 
 class NatsBus:
@@ -179,13 +172,11 @@ class NatsBus:
                 f"event of {len(data)} bytes exceeds the server's max_payload ({nc.max_payload})",
                 code="RESOURCE_EXHAUSTED",
             )
-        token = topic.split(".", 1)[0]
+        token = domain_of(topic)
         subject = stored_subject(self.config.stream_prefix, topic)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.publish_timeout_s
-        pause = 0.05
+        backoff = Backoff(self.config.publish_timeout_s)
         while True:
-            left = deadline - loop.time()
+            left = backoff.left()
             try:
                 if not streams.ready(token):
                     await streams.ensure(token)
@@ -198,20 +189,18 @@ class NatsBus:
             except _RETRYABLE as exc:
                 if isinstance(exc, nats.js.errors.NoStreamResponseError):
                     streams.forget(token)
-                if loop.time() + pause >= deadline:
+                if backoff.exhausted():
                     raise backend_error(
                         f"publishing to {topic!r} (gave up after "
                         f"{self.config.publish_timeout_s:g} s)",
                         exc,
                     ) from exc
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 1.0)
+                await backoff.pause()
             except BackendError as exc:
-                if loop.time() + pause >= deadline or not _transient(exc):
+                if backoff.exhausted() or not _transient(exc):
                     raise
                 streams.forget(token)
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 1.0)
+                await backoff.pause()
             except nats.errors.Error as exc:
                 raise backend_error(f"publishing to {topic!r}", exc) from exc
             else:
@@ -255,12 +244,7 @@ class NatsBus:
             await live.attach(nc, live_subject(prefix, pattern), self.config.timeout_s)
             self._subs.add(live)
             return live
-        token = pattern.split(".", 1)[0]
-        if token in ("*", ">"):
-            raise InvalidInputError(
-                f"pattern {pattern!r}: durable, group and since_ms subscriptions read one "
-                "domain's stream, so the first token must name it (e.g. 'metrics.>')"
-            )
+        token = history_domain(pattern, "durable, group and since_ms")
         shared = durable is not None or group is not None
         if durable is not None:
             name = consumer_name("durable", durable)

@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
-from sysmonstm.config import parse_duration
 from sysmonstm.errors import ConfigError
+from sysmonstm.events.url_params import UrlParams
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(\d{1,5}))?$")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,64 +56,6 @@ class NatsConfig:
     name: str = "sysmonstm"
 
 
-class _Params:
-    """Query parameters read one by one; whatever is left over is an error."""
-
-    def __init__(self, query: str) -> None:
-        try:
-            parsed = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
-        except ValueError as exc:
-            raise ConfigError(f"bus URL: unreadable query string {query!r}") from exc
-        self._left: dict[str, str] = {}
-        for key, values in parsed.items():
-            if len(values) != 1:
-                raise ConfigError(f"bus URL: parameter {key!r} is given {len(values)} times")
-            self._left[key] = values[0]
-
-    def text(self, key: str, default: str | None) -> str | None:
-        value = self._left.pop(key, None)
-        return default if value is None or value == "" else value
-
-    def integer(self, key: str, default: int, low: int, high: int) -> int:
-        raw = self._left.pop(key, None)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigError(f"bus URL: {key}={raw!r} is not an integer") from None
-        if not low <= value <= high:
-            raise ConfigError(f"bus URL: {key}={value} must be within {low}..{high}")
-        return value
-
-    def duration(self, key: str, default: float, low: float = 0.001) -> float:
-        raw = self._left.pop(key, None)
-        if raw is None:
-            return default
-        try:
-            value = parse_duration(raw)
-        except ValueError as exc:
-            raise ConfigError(f"bus URL: {key}={raw!r}: {exc}") from None
-        if value < low:
-            raise ConfigError(f"bus URL: {key}={raw!r} must be at least {low:g} s")
-        return value
-
-    def flag(self, key: str, default: bool) -> bool:
-        raw = self._left.pop(key, None)
-        if raw is None:
-            return default
-        if raw.lower() in _TRUE:
-            return True
-        if raw.lower() in _FALSE:
-            return False
-        raise ConfigError(f"bus URL: {key}={raw!r} must be true or false")
-
-    def finish(self) -> None:
-        if self._left:
-            names = ", ".join(sorted(self._left))
-            raise ConfigError(f"bus URL: unknown parameter(s) {names}")
-
-
 def parse_nats_url(url: str) -> NatsConfig:
     """Read a ``nats://`` URL; a bad part raises ``ConfigError`` naming it."""
     parts = urlsplit(url)
@@ -129,7 +69,7 @@ def parse_nats_url(url: str) -> NatsConfig:
             user, password = unquote(name), unquote(secret)
         else:
             token = unquote(name)
-    q = _Params(parts.query)
+    q = UrlParams(parts.query)
     prefix = q.text("stream_prefix", "SYSMONSTM") or "SYSMONSTM"
     if not _NAME.match(prefix):
         raise ConfigError(

@@ -9,7 +9,6 @@ what is published while its connection is down; durable subscriptions do not.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 import msgspec
@@ -21,15 +20,14 @@ from nats.aio.subscription import Subscription as NatsSubscription
 
 from sysmonstm.events.bus import Overflow
 from sysmonstm.events.envelope import Envelope, decode_envelope
+from sysmonstm.events.local_queue import LocalQueue
 from sysmonstm.events.nats_streams import backend_error
 
 log = structlog.get_logger(__name__)
 
-_CLOSED = object()
-
 
 class NatsLiveSubscription:
-    """A bounded queue fed by a NATS subscription callback.
+    """A bounded queue (``LocalQueue``) fed by a NATS subscription callback.
 
     ``drop_oldest`` never waits, so the client keeps reading at the server's pace; ``block``
     waits for room, and a consumer that falls further behind than ``maxsize`` plus the
@@ -47,10 +45,14 @@ class NatsLiveSubscription:
         self.pattern = pattern
         self._on_close = on_close
         self.overflow = overflow
-        self.dropped = 0
-        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=max(1, maxsize))
+        self._queue = LocalQueue(max(1, maxsize), overflow)
         self._sub: NatsSubscription | None = None
         self._closed = False
+
+    @property
+    def dropped(self) -> int:
+        """Messages discarded by ``drop_oldest`` so far."""
+        return self._queue.dropped
 
     async def attach(self, nc: Client, subject: str, flush_s: float) -> None:
         """Subscribe and wait until the server knows (later publishes are seen)."""
@@ -68,25 +70,13 @@ class NatsLiveSubscription:
         except msgspec.DecodeError:
             log.warning("bus.undecodable", subject=msg.subject, size=len(msg.data))
             return
-        if self.overflow == "drop_oldest":
-            while self._queue.full():
-                self._queue.get_nowait()
-                self.dropped += 1
-            self._queue.put_nowait(envelope)
-        else:
-            await self._queue.put(envelope)
+        await self._queue.put(envelope)
 
     def __aiter__(self) -> NatsLiveSubscription:
         return self
 
     async def __anext__(self) -> Envelope:
-        if self._closed and self._queue.empty():
-            raise StopAsyncIteration
-        item = await self._queue.get()
-        if item is _CLOSED:
-            raise StopAsyncIteration
-        assert isinstance(item, Envelope)
-        return item
+        return await self._queue.get()
 
     async def close(self) -> None:
         if self._closed:
@@ -99,9 +89,4 @@ class NatsLiveSubscription:
                 await self._sub.unsubscribe()
             except nats.errors.Error as exc:  # the connection is gone: nothing left to undo
                 log.debug("bus.unsubscribe_failed", pattern=self.pattern, error=str(exc))
-        while True:  # make room so the sentinel always fits, then wake the reader
-            try:
-                self._queue.put_nowait(_CLOSED)
-                break
-            except asyncio.QueueFull:
-                self._queue.get_nowait()
+        self._queue.close()

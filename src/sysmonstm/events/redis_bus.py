@@ -26,26 +26,20 @@ import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from sysmonstm.errors import BackendError, InvalidInputError
+from sysmonstm.errors import BackendError
 from sysmonstm.events.bus import Overflow, Subscription
 from sysmonstm.events.envelope import Envelope, encode_envelope, make_envelope
 from sysmonstm.events.redis_config import RedisConfig, parse_redis_url
 from sysmonstm.events.redis_group import DURABLE_CONSUMER, RedisGroupSubscription
 from sysmonstm.events.redis_read import Reader, RedisStreamSubscription, stop_task
 from sysmonstm.events.redis_scripts import PUBLISH_LUA, Keys, before_ms, format_id, parse_id
+from sysmonstm.events.server_bus import Backoff, consumer_name, domain_of, history_domain
 from sysmonstm.events.topics import TopicPattern, validate_topic
 
 log = structlog.get_logger(__name__)
 
 _WRITE_BATCH = 512
-_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 _Job = tuple[list[str], list[bytes | str | int], "asyncio.Future[object]"]
-
-
-def _name(kind: str, name: str) -> str:
-    if not 0 < len(name) <= 64 or not set(name) <= _NAME_CHARS:
-        raise InvalidInputError(f"{kind} {name!r}: use 1..64 letters, digits, '_' or '-'")
-    return name
 
 
 class RedisBus:
@@ -118,7 +112,7 @@ class RedisBus:
         self._redis()
         validate_topic(topic)
         envelope = make_envelope(topic, payload, source=source, event_id=event_id, time_ms=time_ms)
-        token = topic.split(".", 1)[0]
+        token = domain_of(topic)
         keys = [
             self.keys.stream(token),
             self.keys.seen(envelope.id),
@@ -135,24 +129,22 @@ class RedisBus:
             token,
         ]
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.publish_timeout_s
-        pause = 0.05
+        backoff = Backoff(self.config.publish_timeout_s)
         while True:
             try:
-                async with asyncio.timeout_at(deadline):
+                async with asyncio.timeout_at(backoff.deadline):
                     async with self._slots:
                         future: asyncio.Future[object] = loop.create_future()
                         self._jobs.append((keys, args, future))
                         self._wake.set()
                         await future
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-                if loop.time() + pause >= deadline:
+                if backoff.exhausted():
                     raise BackendError(
                         f"Redis: publishing to {topic!r} failed for "
                         f"{self.config.publish_timeout_s:g} s: {exc}"
                     ) from exc
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 1.0)
+                await backoff.pause()
             except TimeoutError as exc:
                 raise BackendError(
                     f"Redis: publishing to {topic!r}: no answer within "
@@ -227,13 +219,11 @@ class RedisBus:
             )
             self._subs.add(plain)
             return plain
-        token = pattern.split(".", 1)[0]
-        if token in ("*", ">"):
-            raise InvalidInputError(
-                f"pattern {pattern!r}: durable and group subscriptions read one domain's "
-                "stream, so the first token must name it (e.g. 'metrics.>')"
-            )
-        name = _name("durable", durable) if durable is not None else _name("group", group or "")
+        token = history_domain(pattern, "durable and group")
+        if durable is not None:
+            name = consumer_name("durable", durable)
+        else:
+            name = consumer_name("group", group or "")
         if group is None:
             consumer = DURABLE_CONSUMER
         else:

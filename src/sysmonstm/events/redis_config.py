@@ -18,12 +18,12 @@ Every other parameter is one of redis-py's own (``socket_timeout``, ``health_che
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from redis.asyncio.connection import URL_QUERY_ARGUMENT_PARSERS
 
-from sysmonstm.config import parse_duration
 from sysmonstm.errors import ConfigError
+from sysmonstm.events.url_params import UrlParams
 
 _REPLY_SHAPE = ("protocol", "legacy_responses")
 _OURS = ("prefix", "maxlen", "dup_window", "ack_wait", "publish_timeout", "max_inflight")
@@ -47,59 +47,28 @@ def parse_redis_url(url: str) -> RedisConfig:
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss"):
         raise ConfigError(f"not a redis:// URL: {parts.scheme}://…")
-    try:
-        query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
-    except ValueError as exc:
-        raise ConfigError(f"bus URL: unreadable query string {parts.query!r}") from exc
-    ours: dict[str, str] = {}
+    q = UrlParams(parts.query)
     theirs: list[tuple[str, str]] = []
-    for key, values in query.items():
-        if len(values) != 1:
-            raise ConfigError(f"bus URL: parameter {key!r} is given {len(values)} times")
+    for key in q.names():
         if key in _OURS:
-            ours[key] = values[0]
-        elif key in _REPLY_SHAPE:
+            continue
+        if key in _REPLY_SHAPE:
             raise ConfigError(f"bus URL: parameter {key!r} is not supported (it changes replies)")
-        elif key in URL_QUERY_ARGUMENT_PARSERS or key.startswith("ssl_"):
-            theirs.append((key, values[0]))
-        else:
+        if key not in URL_QUERY_ARGUMENT_PARSERS and not key.startswith("ssl_"):
             raise ConfigError(f"bus URL: unknown parameter {key!r}")
-    prefix = ours.get("prefix", "sysmonstm:")
+        theirs.append((key, q.raw(key) or ""))
+    prefix = q.raw("prefix")
+    prefix = "sysmonstm:" if prefix is None else prefix
     if any(c.isspace() for c in prefix) or len(prefix) > 200:
         raise ConfigError(f"bus URL: prefix={prefix!r} must be at most 200 characters, no spaces")
-    dup_window = _duration(ours, "dup_window", 120.0)
-    return RedisConfig(
+    config = RedisConfig(
         client_url=urlunsplit(parts._replace(query=urlencode(theirs))),
         prefix=prefix,
-        maxlen=_integer(ours, "maxlen", 1_000_000, 1, 2**62),
-        dup_window_s=dup_window,
-        ack_wait_s=_duration(ours, "ack_wait", 30.0),
-        publish_timeout_s=_duration(ours, "publish_timeout", 30.0),
-        max_inflight=_integer(ours, "max_inflight", 1024, 1, 1_000_000),
+        maxlen=q.integer("maxlen", 1_000_000, 1, 2**62),
+        dup_window_s=q.duration("dup_window", 120.0),
+        ack_wait_s=q.duration("ack_wait", 30.0),
+        publish_timeout_s=q.duration("publish_timeout", 30.0),
+        max_inflight=q.integer("max_inflight", 1024, 1, 1_000_000),
     )
-
-
-def _integer(params: dict[str, str], key: str, default: int, low: int, high: int) -> int:
-    raw = params.get(key)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"bus URL: {key}={raw!r} is not an integer") from None
-    if not low <= value <= high:
-        raise ConfigError(f"bus URL: {key}={value} must be within {low}..{high}")
-    return value
-
-
-def _duration(params: dict[str, str], key: str, default: float) -> float:
-    raw = params.get(key)
-    if raw is None:
-        return default
-    try:
-        value = parse_duration(raw)
-    except ValueError as exc:
-        raise ConfigError(f"bus URL: {key}={raw!r}: {exc}") from None
-    if value < 0.001:
-        raise ConfigError(f"bus URL: {key}={raw!r} must be at least 1 ms")
-    return value
+    q.finish()
+    return config

@@ -23,6 +23,7 @@ from sysmonstm.errors import BackendError
 from sysmonstm.events.bus import Overflow
 from sysmonstm.events.envelope import Envelope, decode_envelope
 from sysmonstm.events.redis_scripts import Keys, format_id, parse_id
+from sysmonstm.events.server_bus import Backoff
 from sysmonstm.events.topics import TopicPattern
 
 log = structlog.get_logger(__name__)
@@ -74,7 +75,7 @@ class Reader:
 
     async def __anext__(self) -> Envelope:
         await self._before_next()
-        pause = 0.05
+        backoff: Backoff | None = None
         while not self._has_items():
             if self._closed:
                 raise StopAsyncIteration
@@ -87,8 +88,8 @@ class Reader:
                 if self._closed:
                     raise StopAsyncIteration from exc
                 log.warning("bus.redis_read_retry", pattern=self.pattern, error=str(exc))
-                await self._interruptible(asyncio.sleep(pause))
-                pause = min(pause * 2, 1.0)
+                backoff = backoff or Backoff()
+                await self._interruptible(backoff.pause())
             except redis.exceptions.RedisError as exc:
                 raise BackendError(f"Redis: reading {self.pattern!r}: {exc}") from exc
         return self._pop()

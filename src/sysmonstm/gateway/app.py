@@ -19,10 +19,11 @@ from fastapi.responses import JSONResponse
 import sysmonstm
 from sysmonstm.errors import SysmonstmError
 from sysmonstm.gateway.alerts import AlertBoard, alerts_router
-from sysmonstm.gateway.errors import install_error_handlers, redact
+from sysmonstm.gateway.errors import install_error_handlers
 from sysmonstm.gateway.hub import Hub
 from sysmonstm.gateway.spa import STATIC_DIR, mount_dashboard
 from sysmonstm.gateway.ws import router as ws_router
+from sysmonstm.redact import redact
 from sysmonstm.runtime import Core
 
 HEALTH_TIMEOUT_S = 2.0

@@ -2,12 +2,11 @@
 
 Mapping: ``InvalidInputError`` → 400 (``RESOURCE_EXHAUSTED`` → 429), request validation →
 422 with per-field ``details``, ``HTTPException`` keeps its status, ``BackendError`` → 503.
-Messages never carry credentials: URLs in them lose their user-info part.
+Messages never carry credentials: URLs in them lose their passwords (``sysmonstm.redact``).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import structlog
@@ -17,10 +16,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from sysmonstm.errors import BackendError, InvalidInputError
+from sysmonstm.redact import redact
 
 log = structlog.get_logger(__name__)
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
 _STATUS_CODES = {
     400: "bad_request",
     404: "not_found",
@@ -29,11 +28,6 @@ _STATUS_CODES = {
     429: "too_many",
     503: "unavailable",
 }
-
-
-def redact(text: str) -> str:
-    """``text`` with the ``user:password@`` part of any URL replaced by ``***@``."""
-    return _USERINFO.sub("***@", text)
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:

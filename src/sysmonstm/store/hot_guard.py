@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
@@ -30,6 +29,7 @@ from typing import TypeVar
 import structlog
 
 from sysmonstm.errors import BackendError
+from sysmonstm.redact import redact
 from sysmonstm.store.hot import HotTier
 from sysmonstm.store.model import LatestValue, SeriesBatch, SeriesPoints, SourceState, Tier
 
@@ -38,11 +38,6 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 PROBE_DOMAIN = "__probe__"
 _FAILURES = (BackendError, OSError)  # TimeoutError is an OSError
-_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
-
-
-def _redact(text: str) -> str:
-    return _USERINFO.sub("***@", text)
 
 
 def _wall_ms() -> int:
@@ -152,12 +147,12 @@ class GuardedHot:
         if self.degraded or self._closed:
             return
         self.since_ms = self._now_ms()
-        self.reason = _redact(f"{type(exc).__name__}: {exc}")[:300]
+        self.reason = redact(f"{type(exc).__name__}: {exc}")[:300]
         self.outages += 1
         self._skipped_before = self.skipped_batches
         log.warning(
             "hot tier unavailable; skipping its writes, reads fall back to the warm tier",
-            hot=_redact(self.inner.url),
+            hot=redact(self.inner.url),
             error=self.reason,
             exc_info=not isinstance(exc, _FAILURES),
         )
@@ -185,7 +180,7 @@ class GuardedHot:
         self._probe = None
         log.info(
             "hot tier recovered",
-            hot=_redact(self.inner.url),
+            hot=redact(self.inner.url),
             down_s=round(down_ms / 1000, 1),
             skipped_batches=self.skipped_batches - self._skipped_before,
         )

@@ -1,5 +1,6 @@
 """PostgreSQL plumbing for the warm tier: a pool whose transactions survive a server restart,
-foreign errors turned into ``BackendError``, and URLs with their password masked.
+foreign errors turned into ``BackendError``, and URLs with their password masked
+(``sysmonstm.redact``).
 
 Every statement runs inside ``PgDb.tx``: a transaction on a pooled connection. A connection
 the server dropped (restart, failover, idle timeout) is noticed when the transaction starts:
@@ -16,12 +17,12 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Literal, NoReturn, TypeAlias
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from sysmonstm.errors import BackendError
+from sysmonstm.redact import MASK, redact_url, url_secrets
 
 if TYPE_CHECKING:
     Conn: TypeAlias = PoolConnectionProxy[asyncpg.Record]
@@ -46,36 +47,6 @@ LOST_CONNECTION: tuple[type[BaseException], ...] = (
     asyncpg.InternalClientError,
     OSError,
 )
-_MASK = "***"
-
-
-def mask_url(url: str) -> str:
-    """``url`` with any password (in the user info or a ``password=`` parameter) masked."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostinfo = netloc.rpartition("@")
-        user, colon, _ = userinfo.partition(":")
-        netloc = f"{user}:{_MASK}@{hostinfo}" if colon else netloc
-    query = parts.query
-    if "password" in query.lower():
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, _MASK if k.lower() == "password" else v) for k, v in pairs])
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def _secrets(url: str) -> list[str]:
-    """The passwords written in ``url``, to scrub them from any message."""
-    try:
-        parts = urlsplit(url)
-        found = [parts.password or ""]
-        found += [v for k, v in parse_qsl(parts.query) if k.lower() == "password"]
-    except ValueError:
-        return []
-    return [s for s in found if s]
 
 
 class PgDb:
@@ -93,8 +64,8 @@ class PgDb:
         connect_timeout_s: float = 10.0,
     ) -> None:
         self._url = url
-        self.masked = mask_url(url)
-        self._secrets = _secrets(url)
+        self.masked = redact_url(url)
+        self._secrets = url_secrets(url)
         self._min_size = min_size
         self._max_size = max_size
         self._connect_timeout_s = connect_timeout_s
@@ -137,7 +108,7 @@ class PgDb:
         text = str(exc) or type(exc).__name__
         leaked = any(s in text for s in self._secrets)
         for secret in self._secrets:
-            text = text.replace(secret, _MASK)
+            text = text.replace(secret, MASK)
         error = BackendError(f"warm tier {self.masked}: {what}: {text}")
         if leaked:  # the original's message holds the password: do not chain it
             raise error from None

@@ -1,38 +1,35 @@
 """Writing a partition in the archive's long format back into the PostgreSQL warm tier.
 
-The inverse of ``pg_export`` and the same contract as ``sqlite_import``: long rows
-``(domain, source, series, t, ...)`` become raw frames (one row per source and instant, the
-values in the order of a stored layout, series sorted by id; a repeated (source, series, t)
-goes to frames ``seq`` 0, 1, ...) or narrow rollup rows, written by binary COPY into the
-emptied partition in the caller's transaction.
+The inverse of ``pg_export`` and the same contract as ``sqlite_import`` (what it means on
+every backend is ``partition_import``'s): long rows ``(domain, source, series, t, ...)``
+become raw frames (one row per source and instant, the values in the order of a stored
+layout) or narrow rollup rows, written by binary COPY into the emptied partition in the
+caller's transaction.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pyarrow as pa
 
-from sysmonstm.errors import InvalidInputError
-from sysmonstm.store.archive_schema import schema_for
 from sysmonstm.store.model import Int64Array, Tier
-from sysmonstm.store.partitions import parse_partition
+from sysmonstm.store.partition_import import frames, imported_series, imported_sources
 from sysmonstm.store.pg_binary import RAW_COLUMNS, ROLLUP_ROW, copy_stream, raw_rows
 from sysmonstm.store.pg_conn import Conn
 from sysmonstm.store.pg_ids import LAYOUT_SQL, SERIES_SQL, digest
+from sysmonstm.store.progress import closed
 
 _ROLLUP_COLUMNS = ["series_id", "t", "min", "max", "sum", "count", "last"]
 _SOURCES = """
     WITH wanted AS (
-        SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[])
-            AS w(domain, key, first_ms, last_ms)),
+        SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[],
+                             $6::int8[])
+            AS w(domain, key, first_ms, last_ms, m1_through, h1_through)),
     added AS (
         INSERT INTO sources (domain, key, name, labels, first_ms, last_ms, interval_ms,
                              stored_seq, m1_through, h1_through)
         SELECT domain, key, key, '{}'::jsonb, first_ms, last_ms, 1000, 0,
-               last_ms - last_ms % 60000, (last_ms - last_ms % 60000)
-                   - (last_ms - last_ms % 60000) % 3600000
+               m1_through, h1_through
         FROM wanted ORDER BY domain, key
         ON CONFLICT (domain, key) DO NOTHING
         RETURNING id, domain, key),
@@ -43,32 +40,12 @@ _SOURCES = """
     SELECT id, domain, key FROM added UNION ALL SELECT id, domain, key FROM widened"""
 
 
-def check(name: str, table: pa.Table) -> tuple[Tier, Int64Array]:
-    """The partition's tier and the rows' times; ``InvalidInputError`` if they do not fit."""
-    parsed = parse_partition(name)
-    if parsed is None:
-        raise InvalidInputError(f"{name!r} is not a partition name")
-    tier, start, end = parsed
-    if not table.schema.equals(schema_for(tier)):
-        raise InvalidInputError(f"{name}: the table's schema is not the {tier} archive schema")
-    t = np.asarray(table.column("t").to_numpy(), dtype=np.int64)
-    if len(t) and (int(t.min()) < start or int(t.max()) >= end):
-        raise InvalidInputError(f"{name}: rows lie outside the partition's period")
-    return tier, t
-
-
-def _codes(column: pa.ChunkedArray[Any]) -> tuple[list[str], Int64Array]:
-    """Distinct values (in order of appearance) and each row's index into them."""
-    encoded = column.combine_chunks().dictionary_encode()
-    values = [str(v) for v in encoded.dictionary.to_pylist()]
-    return values, np.asarray(encoded.indices.to_numpy(), dtype=np.int64)
-
-
 async def import_partition(
     conn: Conn, name: str, tier: Tier, table: pa.Table, t: Int64Array
 ) -> int:
     """Replace the rows of existing partition ``name`` with ``table``'s (checked by
-    ``check``), creating unknown sources and series. Runs in the caller's transaction."""
+    ``partition_import.check``), creating unknown sources and series. Runs in the caller's
+    transaction."""
     await conn.execute(f"TRUNCATE {name}")
     if not len(t):
         return 0
@@ -83,17 +60,17 @@ async def import_partition(
 
 
 async def _source_ids(conn: Conn, table: pa.Table, t: Int64Array) -> Int64Array:
-    domains, d_index = _codes(table.column("domain"))
-    keys, k_index = _codes(table.column("source"))
-    unique, inverse = np.unique(d_index * len(keys) + k_index, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    firsts = np.full(len(unique), np.iinfo(np.int64).max, dtype=np.int64)
-    lasts = np.full(len(unique), np.iinfo(np.int64).min, dtype=np.int64)
-    np.minimum.at(firsts, inverse, t)
-    np.maximum.at(lasts, inverse, t)
-    pairs = [(domains[c // len(keys)], keys[c % len(keys)]) for c in unique.tolist()]
+    found = imported_sources(table, t)
+    pairs = found.pairs
+    progress = [closed(last) for last in found.last_ms.tolist()]
     rows = await conn.fetch(
-        _SOURCES, [p[0] for p in pairs], [p[1] for p in pairs], firsts.tolist(), lasts.tolist()
+        _SOURCES,
+        [p[0] for p in pairs],
+        [p[1] for p in pairs],
+        found.first_ms.tolist(),
+        found.last_ms.tolist(),
+        [m1 for m1, _ in progress],
+        [h1 for _, h1 in progress],
     )
     by_pair = {(str(r["domain"]), str(r["key"])): int(r["id"]) for r in rows}
     if len(by_pair) < len(pairs):  # created by a writer since this statement's snapshot
@@ -104,37 +81,25 @@ async def _source_ids(conn: Conn, table: pa.Table, t: Int64Array) -> Int64Array:
             [p[1] for p in pairs],
         )
         by_pair = {(str(r["domain"]), str(r["key"])): int(r["id"]) for r in rows}
-    ids = np.asarray([by_pair[p] for p in pairs], dtype=np.int64)
-    found: Int64Array = ids[inverse]
-    return found
+    return found.per_row(np.asarray([by_pair[p] for p in pairs], dtype=np.int64))
 
 
 async def _series_ids(conn: Conn, table: pa.Table, sources: Int64Array) -> Int64Array:
-    keys, key_index = _codes(table.column("series"))
-    unique, inverse = np.unique(sources * len(keys) + key_index, return_inverse=True)
-    pairs = [(c // len(keys), keys[c % len(keys)]) for c in unique.tolist()]
+    pairs, of_row = imported_series(table, sources)
     rows = await conn.fetch(SERIES_SQL, [p[0] for p in pairs], [p[1] for p in pairs])
     by_pair = {(int(r["source_id"]), str(r["key"])): int(r["id"]) for r in rows}
     ids = np.asarray([by_pair[p] for p in pairs], dtype=np.int64)
-    found: Int64Array = ids[inverse.reshape(-1)]
+    found: Int64Array = ids[of_row]
     return found
 
 
 async def _copy_raw(
     conn: Conn, name: str, sources: Int64Array, series: Int64Array, t: Int64Array, v: np.ndarray
 ) -> None:
-    n = len(t)
-    key_order = np.lexsort((t, series, sources))
-    ks, kser, kt = sources[key_order], series[key_order], t[key_order]
-    new_run = np.r_[True, (ks[1:] != ks[:-1]) | (kser[1:] != kser[:-1]) | (kt[1:] != kt[:-1])]
-    run_start = np.maximum.accumulate(np.where(new_run, np.arange(n), 0))
-    rank = np.empty(n, dtype=np.int64)
-    rank[key_order] = np.arange(n) - run_start
-    order = np.lexsort((series, rank, t, sources))
-    s, r, tt, ser, vals = sources[order], rank[order], t[order], series[order], v[order]
-    cut = np.flatnonzero((s[1:] != s[:-1]) | (tt[1:] != tt[:-1]) | (r[1:] != r[:-1])) + 1
-    starts = np.r_[0, cut]
-    widths = np.diff(np.r_[starts, n])
+    f = frames(sources, series, t, v)
+    s, r, tt, ser, vals = f.source, f.seq, f.t, f.series, f.values
+    starts = f.starts
+    widths = f.ends - f.starts
     layouts = np.empty(len(starts), dtype=np.int64)
     cache: dict[bytes, int] = {}
     for i, (a, w) in enumerate(zip(starts.tolist(), widths.tolist(), strict=True)):
@@ -145,9 +110,9 @@ async def _copy_raw(
         layouts[i] = cache[key]
     parts = []
     for w in np.unique(widths).tolist():
-        frames = starts[widths == w]
-        matrix = vals[frames[:, None] + np.arange(w)]
-        parts.append(raw_rows(tt[frames], r[frames], s[frames], layouts[widths == w], matrix))
+        picked = starts[widths == w]
+        matrix = vals[picked[:, None] + np.arange(w)]
+        parts.append(raw_rows(tt[picked], r[picked], s[picked], layouts[widths == w], matrix))
     await conn.copy_to_table(
         name, source=copy_stream(parts), columns=list(RAW_COLUMNS), format="binary"
     )

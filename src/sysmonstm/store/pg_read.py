@@ -2,8 +2,9 @@
 
 A raw read of one series ships one value per frame (``vals[position]``, the position found
 once per layout), never whole frames; whole frames (rollups, export) come as
-``array_send`` bytes decoded by numpy. Bucket maths is ``store/rollup.py``'s, shared with
-SQLite, so both backends aggregate alike.
+``array_send`` bytes decoded by numpy. Bucket maths (``store/rollup.py``, ``store/frames.py``)
+and what a rollup-tier read covers (``progress.read_spans``) are shared with SQLite, so both
+backends aggregate alike.
 """
 
 # ruff: noqa: S608  # SQL names only the fixed rollup parents (m1, h1), never input
@@ -14,6 +15,7 @@ import json
 
 import numpy as np
 
+from sysmonstm.store.frames import FrameGroup
 from sysmonstm.store.model import (
     Int64Array,
     LatestValue,
@@ -25,10 +27,9 @@ from sysmonstm.store.model import (
 )
 from sysmonstm.store.pg_binary import float8_arrays
 from sysmonstm.store.pg_conn import Conn
-from sysmonstm.store.rollup import Buckets, bucket_matrix, merge
-from sysmonstm.store.sqlite_read import FrameGroup
+from sysmonstm.store.progress import M1, read_spans, rollup_points
+from sysmonstm.store.rollup import Buckets, bucket_matrix
 
-M1 = 60_000
 _ROLLUP_TABLE = {Tier.M1: "m1", Tier.H1: "h1"}
 
 
@@ -128,15 +129,6 @@ async def rollup_rows(
     )
 
 
-def _points(series: str, tier: Tier, b: Buckets) -> SeriesPoints:
-    order = np.argsort(b.t, kind="stable")
-    count = b.count[order]
-    return SeriesPoints(
-        series, tier, tier.step_ms, b.t[order], b.sum[order] / count, b.min[order],
-        b.max[order], count,
-    )  # fmt: skip
-
-
 async def read(
     conn: Conn, domain: str, key: str, series: str, start_ms: int, end_ms: int, tier: Tier
 ) -> SeriesPoints:
@@ -157,19 +149,15 @@ async def read(
         times, values = await raw_series(conn, source_id, series_id, start_ms, end_ms)
         interval = int(np.median(np.diff(times))) if len(times) > 1 else 0
         return SeriesPoints.raw(series, Tier.RAW, interval, times, values)
-    step = tier.step_ms
-    start = start_ms - start_ms % step
-    if tier is Tier.M1:
-        done = await rollup_rows(conn, Tier.M1, series_id, start, min(end_ms, m1_through))
-        times, values = await raw_series(conn, source_id, series_id, max(start, m1_through), end_ms)
-        tail = _raw_buckets(series_id, times, values, step)
-        return _points(series, tier, merge([done, tail], step))
-    parts = [await rollup_rows(conn, Tier.H1, series_id, start, min(end_ms, h1_through))]
-    lo = max(start, h1_through)
-    parts.append(await rollup_rows(conn, Tier.M1, series_id, lo, min(end_ms, m1_through)))
-    times, values = await raw_series(conn, source_id, series_id, max(lo, m1_through), end_ms)
-    parts.append(_raw_buckets(series_id, times, values, M1))
-    return _points(series, tier, merge(parts, step))
+    parts = []
+    for span in read_spans(tier, start_ms, end_ms, m1_through, h1_through):
+        lo, hi = span.start_ms, span.end_ms
+        if span.tier is Tier.RAW:
+            times, values = await raw_series(conn, source_id, series_id, lo, hi)
+            parts.append(_raw_buckets(series_id, times, values, M1))
+        else:
+            parts.append(await rollup_rows(conn, span.tier, series_id, lo, hi))
+    return rollup_points(series, tier, parts)
 
 
 async def stored_through(conn: Conn, domain: str, key: str) -> int:

@@ -2,8 +2,9 @@
 
 Same semantics as SQLite's (``sqlite_rollup.py``): buckets are recomputed from the finer
 tier and upserted, so a rerun or a crash never double counts; ``m1_through``/``h1_through``
-per source say how far rollups are complete; late samples marked their buckets in ``dirty``
-and are rolled up again here.
+per source say how far rollups are complete and advance by ``store/progress.py``'s rule
+(which also closes the last minute and hour of a source that stopped sending); late samples
+marked their buckets in ``dirty`` and are rolled up again here.
 
 Each step on a source runs in a transaction holding that source's ``sources`` row lock, as
 writes do: a write that lands while a rollup reads would otherwise fall between the rolled
@@ -23,24 +24,22 @@ import asyncpg
 import numpy as np
 
 from sysmonstm.errors import BackendError
+from sysmonstm.store.frames import raw_buckets
 from sysmonstm.store.model import Tier
 from sysmonstm.store.partitions import partitions_between
 from sysmonstm.store.pg_conn import Conn, PgDb
 from sysmonstm.store.pg_partitions import Partitions, PartitionsMissingError
 from sysmonstm.store.pg_read import LayoutCache, raw_frames
+from sysmonstm.store.progress import H1, M1, due, h1_end, hours_to_redo, m1_end
 from sysmonstm.store.rollup import Buckets
-from sysmonstm.store.sqlite_read import raw_buckets
 
-M1, H1 = 60_000, 3_600_000
 _RAW_CHUNK = 6 * H1  # raw time rolled up per transaction (bounds how long a source is locked)
 _M1_CHUNK = 7 * 86_400_000
 
-_PENDING = """
-    SELECT s.id FROM sources s
-    WHERE s.m1_through < s.last_ms - s.last_ms % 60000
-       OR s.h1_through < s.m1_through - s.m1_through % 3600000
-       OR EXISTS (SELECT 1 FROM dirty d WHERE d.source_id = s.id)
-    ORDER BY s.id"""
+_SOURCES = """
+    SELECT s.id, s.last_ms, s.m1_through, s.h1_through,
+           EXISTS (SELECT 1 FROM dirty d WHERE d.source_id = s.id)
+    FROM sources s ORDER BY s.id"""
 _UPSERT_M1 = """
     INSERT INTO m1 (series_id, t, min, max, sum, count, last)
     SELECT * FROM unnest($1::int4[], $2::int8[], $3::float8[], $4::float8[], $5::float8[],
@@ -84,20 +83,26 @@ class RollupJob:
         self.partitions = partitions
         self.layouts = layouts
 
-    async def run(self) -> int:
+    async def run(self, now_ms: int) -> int:
+        """Roll up every source as of ``now_ms`` (which decides what counts as silent)."""
         async with self.db.tx("rollup", readonly=True) as conn:
-            pending = [int(r[0]) for r in await conn.fetch(_PENDING)]
+            rows = await conn.fetch(_SOURCES)
+        pending = [
+            int(sid)
+            for sid, last_ms, m1_through, h1_through, dirty in rows
+            if dirty or due(int(last_ms), int(m1_through), int(h1_through), now_ms)
+        ]
         written = 0
         for sid in pending:
-            written += await self._source(sid)
+            written += await self._source(sid, now_ms)
         return written
 
-    async def _source(self, sid: int) -> int:
+    async def _source(self, sid: int, now_ms: int) -> int:
         written, misses = 0, 0
         while True:
             try:
                 async with self.db.tx("rollup") as conn:
-                    n, more = await self._step(conn, sid)
+                    n, more = await self._step(conn, sid, now_ms)
             except PartitionsMissingError as need:
                 misses += 1
                 if misses > 2:
@@ -109,7 +114,7 @@ class RollupJob:
             if not more:
                 return written
 
-    async def _step(self, conn: Conn, sid: int) -> tuple[int, bool]:
+    async def _step(self, conn: Conn, sid: int, now_ms: int) -> tuple[int, bool]:
         """Roll up what one transaction should; return (buckets written, more to do)."""
         row = await conn.fetchrow(
             "SELECT last_ms, m1_through, h1_through FROM sources WHERE id = $1 FOR UPDATE", sid
@@ -121,17 +126,18 @@ class RollupJob:
         for lo, hi in runs(dirty_minutes, M1):
             written += await self.m1_from_raw(conn, sid, lo, hi)
         dirty_hours = [b - b % H1 for b in dirty_minutes if b - b % H1 < h1_through]
-        end = last_ms - last_ms % M1
+        end = m1_end(last_ms, now_ms)
         more = False
         if m1_through < end:
             hi = min(end, m1_through + _RAW_CHUNK)
             written += await self.m1_from_raw(conn, sid, m1_through, hi)
+            dirty_hours += hours_to_redo(m1_through, hi, h1_through)
             m1_through, more = hi, hi < end
             await conn.execute("UPDATE sources SET m1_through = $2 WHERE id = $1", sid, hi)
         dirty_hours += await _take_dirty(conn, sid, "1h")
         for lo, hi in runs(dirty_hours, H1):
             written += await self._h1_from_m1(conn, sid, lo, hi)
-        end_h = m1_through - m1_through % H1
+        end_h = h1_end(last_ms, m1_through, now_ms)
         if h1_through < end_h:
             hi = min(end_h, h1_through + _M1_CHUNK)
             written += await self._h1_from_m1(conn, sid, h1_through, hi)

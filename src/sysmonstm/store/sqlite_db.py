@@ -124,3 +124,25 @@ def ensure_partition(conn: sqlite3.Connection, known: set[str], tier: Tier, t_ms
         conn.execute(partition_ddl(tier, name))
         known.add(name)
     return name
+
+
+def series_id(conn: sqlite3.Connection, source_id: int, key: str) -> int:
+    """The id of series ``key`` of a source, added if new."""
+    row = conn.execute(
+        "SELECT id FROM series WHERE source_id=? AND key=?", (source_id, key)
+    ).fetchone()
+    if row is not None:
+        return int(row[0])
+    cur = conn.execute("INSERT INTO series (source_id, key) VALUES (?,?)", (source_id, key))
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+def layout_id(conn: sqlite3.Connection, ids: bytes) -> int:
+    """The id of the layout whose series ids are ``ids`` (little-endian int64s), added if new."""
+    row = conn.execute("SELECT id FROM layouts WHERE ids=?", (ids,)).fetchone()
+    if row is not None:
+        return int(row[0])
+    cur = conn.execute("INSERT INTO layouts (ids) VALUES (?)", (ids,))
+    assert cur.lastrowid is not None
+    return cur.lastrowid

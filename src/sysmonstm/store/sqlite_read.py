@@ -1,14 +1,16 @@
-"""Reads of the SQLite warm tier. One ``SqliteReader`` per reader thread (own connection)."""
+"""Reads of the SQLite warm tier. One ``SqliteReader`` per reader thread (own connection).
+
+What a rollup-tier read covers is ``progress.read_spans``'s, shared with PostgreSQL."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 
 import numpy as np
 
 from sysmonstm.store import sqlite_db as db
+from sysmonstm.store.frames import FrameGroup, raw_buckets
 from sysmonstm.store.model import (
     Float64Array,
     Int64Array,
@@ -20,16 +22,8 @@ from sysmonstm.store.model import (
     Tier,
 )
 from sysmonstm.store.partitions import overlapping
-from sysmonstm.store.rollup import Buckets, bucket_matrix, merge
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class FrameGroup:
-    """Raw frames of one layout: ``values[i, j]`` is series ``ids[j]`` at ``times[i]``."""
-
-    ids: Int64Array
-    times: Int64Array
-    values: Float64Array
+from sysmonstm.store.progress import M1, read_spans, rollup_points
+from sysmonstm.store.rollup import Buckets
 
 
 def layout_ids(conn: sqlite3.Connection, cache: dict[int, Int64Array], layout: int) -> Int64Array:
@@ -71,19 +65,6 @@ def raw_frames(
     return groups
 
 
-def raw_buckets(groups: list[FrameGroup], step_ms: int, only: int | None = None) -> Buckets:
-    """Roll raw frame groups into ``step_ms`` buckets (all series, or only series ``only``)."""
-    parts = []
-    for g in groups:
-        if only is None:
-            parts.append(bucket_matrix(g.ids, g.times, g.values, step_ms))
-            continue
-        cols = np.flatnonzero(g.ids == only)
-        if len(cols):
-            parts.append(bucket_matrix(g.ids[cols], g.times, g.values[:, cols], step_ms))
-    return merge(parts, step_ms)
-
-
 def rollup_rows(
     conn: sqlite3.Connection,
     tier: Tier,
@@ -115,21 +96,6 @@ def rollup_rows(
         count=np.asarray(cols[5], dtype=np.int64),
         last=np.asarray(cols[6], dtype=np.float64),
         last_t=t,
-    )
-
-
-def _points(series: str, tier: Tier, b: Buckets) -> SeriesPoints:
-    order = np.argsort(b.t, kind="stable")
-    count = b.count[order]
-    return SeriesPoints(
-        series,
-        tier,
-        tier.step_ms,
-        b.t[order],
-        b.sum[order] / count,
-        b.min[order],
-        b.max[order],
-        count,
     )
 
 
@@ -223,32 +189,15 @@ class SqliteReader:
         series_id = int(row[0])
         if tier in (Tier.RAW, Tier.HOT):
             return self._read_raw(series, source_id, series_id, start_ms, end_ms)
-        step = tier.step_ms
-        start = start_ms - start_ms % step
-        if tier is Tier.M1:
-            done = rollup_rows(
-                self.conn, Tier.M1, "?", (series_id,), start, min(end_ms, m1_through)
-            )
-            tail = Buckets.empty()
-            if end_ms > m1_through:
-                groups = raw_frames(
-                    self.conn, self._layouts, source_id, max(start, m1_through), end_ms
-                )
-                tail = raw_buckets(groups, step, only=series_id)
-            return _points(series, tier, merge([done, tail], step))
-        done = rollup_rows(self.conn, Tier.H1, "?", (series_id,), start, min(end_ms, h1_through))
-        parts = [done]
-        if end_ms > h1_through:
-            lo = max(start, h1_through)
-            parts.append(
-                rollup_rows(self.conn, Tier.M1, "?", (series_id,), lo, min(end_ms, m1_through))
-            )
-            if end_ms > m1_through:
-                groups = raw_frames(
-                    self.conn, self._layouts, source_id, max(lo, m1_through), end_ms
-                )
-                parts.append(raw_buckets(groups, 60_000, only=series_id))
-        return _points(series, tier, merge(parts, step))
+        parts = []
+        for span in read_spans(tier, start_ms, end_ms, m1_through, h1_through):
+            lo, hi = span.start_ms, span.end_ms
+            if span.tier is Tier.RAW:
+                groups = raw_frames(self.conn, self._layouts, source_id, lo, hi)
+                parts.append(raw_buckets(groups, M1, only=series_id))
+            else:
+                parts.append(rollup_rows(self.conn, span.tier, "?", (series_id,), lo, hi))
+        return rollup_points(series, tier, parts)
 
     def _read_raw(
         self, series: str, source_id: int, series_id: int, start_ms: int, end_ms: int

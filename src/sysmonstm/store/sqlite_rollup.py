@@ -2,9 +2,10 @@
 
 Rollups are derived data: each bucket is computed from the finer tier and written with
 INSERT OR REPLACE, so a crash or a rerun never double counts. Per source, ``m1_through`` and
-``h1_through`` say how far rollups are complete; samples that arrive later for an already
-rolled-up bucket (a replayed spool) were marked in ``dirty`` by the write, and are rolled
-up again here.
+``h1_through`` say how far rollups are complete, and advance by ``store/progress.py``'s rule
+(which also closes the last minute and hour of a source that stopped sending); samples that
+arrive later for an already rolled-up bucket (a replayed spool) were marked in ``dirty`` by
+the write, and are rolled up again here.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import sqlite3
 import numpy as np
 
 from sysmonstm.store import sqlite_db as db
+from sysmonstm.store.frames import raw_buckets
 from sysmonstm.store.model import Int64Array, Tier
 from sysmonstm.store.partitions import partitions_between
+from sysmonstm.store.progress import H1, M1, h1_end, hours_to_redo, m1_end
 from sysmonstm.store.rollup import Buckets, merge
-from sysmonstm.store.sqlite_read import raw_buckets, raw_frames, rollup_rows
+from sysmonstm.store.sqlite_read import raw_frames, rollup_rows
 
-M1, H1 = 60_000, 3_600_000
 _RAW_CHUNK = 6 * H1
 _M1_CHUNK = 7 * 86_400_000
 _SOURCE_SERIES = "SELECT id FROM series WHERE source_id=?"
@@ -33,7 +35,8 @@ class RollupJob:
         self.tables = tables
         self._layouts: dict[int, Int64Array] = {}
 
-    def run(self) -> int:
+    def run(self, now_ms: int) -> int:
+        """Roll up every source as of ``now_ms`` (which decides what counts as silent)."""
         written = 0
         sources = self.conn.execute(
             "SELECT id, last_ms, m1_through, h1_through FROM sources"
@@ -41,7 +44,7 @@ class RollupJob:
         for sid, last_ms, m1_through, h1_through in sources:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
-                written += self._source(sid, last_ms, m1_through, h1_through)
+                written += self._source(sid, last_ms, m1_through, h1_through, now_ms)
                 self.conn.execute("COMMIT")
             except BaseException:
                 self.conn.execute("ROLLBACK")
@@ -50,28 +53,26 @@ class RollupJob:
                 raise
         return written
 
-    def _source(self, sid: int, last_ms: int, m1_through: int, h1_through: int) -> int:
+    def _source(self, sid: int, last_ms: int, m1_through: int, h1_through: int, now_ms: int) -> int:
         written = 0
         for bucket in self._take_dirty(sid, "1m"):
             written += self._write(Tier.M1, self._m1_from_raw(sid, bucket, bucket + M1))
             hour = bucket - bucket % H1
             if hour < h1_through:
-                self.conn.execute(
-                    "INSERT OR IGNORE INTO dirty (source_id, tier, bucket) VALUES (?, '1h', ?)",
-                    (sid, hour),
-                )
-        end = last_ms - last_ms % M1
+                self._redo_hours(sid, [hour])
+        end = m1_end(last_ms, now_ms)
         lo = m1_through
         while lo < end:
             hi = min(end, lo + _RAW_CHUNK)
             written += self._write(Tier.M1, self._m1_from_raw(sid, lo, hi))
             lo = hi
         if end > m1_through:
+            self._redo_hours(sid, hours_to_redo(m1_through, end, h1_through))
             m1_through = end
             self.conn.execute("UPDATE sources SET m1_through=? WHERE id=?", (end, sid))
         for bucket in self._take_dirty(sid, "1h"):
             written += self._write(Tier.H1, self._h1_from_m1(sid, bucket, bucket + H1))
-        end_h = m1_through - m1_through % H1
+        end_h = h1_end(last_ms, m1_through, now_ms)
         lo = h1_through
         while lo < end_h:
             hi = min(end_h, lo + _M1_CHUNK)
@@ -80,6 +81,13 @@ class RollupJob:
         if end_h > h1_through:
             self.conn.execute("UPDATE sources SET h1_through=? WHERE id=?", (end_h, sid))
         return written
+
+    def _redo_hours(self, sid: int, hours: list[int]) -> None:
+        """Mark 1-hour buckets dirty: rolled up already, they lack minutes rolled up since."""
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO dirty (source_id, tier, bucket) VALUES (?, '1h', ?)",
+            [(sid, hour) for hour in hours],
+        )
 
     def _take_dirty(self, sid: int, tier: str) -> list[int]:
         rows = self.conn.execute(

@@ -63,8 +63,15 @@ class WarmTier(Protocol):
         """
         ...
 
-    async def rollup(self) -> int:
-        """Bring the 1-minute and 1-hour rollups up to date; return buckets written."""
+    async def rollup(self, now_ms: int | None = None) -> int:
+        """Bring the 1-minute and 1-hour rollups up to date; return buckets written.
+
+        A bucket is rolled up once it is complete: before the one holding its source's newest
+        sample, or that one too when the source has been silent for ``SILENCE_GRACE_MS``
+        (``store/progress.py``) at ``now_ms`` (Unix ms; ``None``: the backend's clock, the
+        wall clock unless configured otherwise). A sample that comes later for a rolled-up
+        bucket marks it to be rolled up again by the next call.
+        """
         ...
 
     async def enforce_retention(self, now_ms: int) -> dict[Tier, int]:
@@ -92,11 +99,11 @@ class WarmTier(Protocol):
         exists, in one transaction; return the rows written. ``export_partition(name)``
         afterwards returns the same content.
 
-        Sources and series unknown to this tier are created (a new source's rollup progress
-        starts after its newest imported row). Rollup progress and dirty marks are left
-        alone: an import never makes the rollup job rewrite rollups. ``InvalidInputError``
-        if ``name`` is not a partition, the schema is not its tier's, or a row lies outside
-        the partition's period."""
+        Sources and series unknown to this tier are created (a new source's rollups count as
+        complete through the minute and hour of its newest imported row). Rollup progress
+        and dirty marks are left alone: an import never makes the rollup job rewrite
+        rollups. ``InvalidInputError`` if ``name`` is not a partition, the schema is not its
+        tier's, or a row lies outside the partition's period."""
         ...
 
     async def append_records(self, records: Sequence[Record]) -> None:

@@ -29,10 +29,10 @@ from sysmonstm.store.model import (
     SourceState,
     Tier,
 )
+from sysmonstm.store.partition_import import check as check_import
 from sysmonstm.store.partitions import parse_partition
 from sysmonstm.store.pg_conn import PgDb
 from sysmonstm.store.pg_export import export_partition
-from sysmonstm.store.pg_import import check as check_import
 from sysmonstm.store.pg_import import import_partition
 from sysmonstm.store.pg_partitions import Partitions
 from sysmonstm.store.pg_read import LayoutCache
@@ -55,7 +55,8 @@ class PgWarm:
     """Warm tier in one PostgreSQL database (see ``pg_schema`` for the layout).
 
     ``url`` is the connection URL with its password masked (safe to log). ``clock`` gives
-    the time that decides which partitions to create ahead (tests move it).
+    the time that decides which partitions to create ahead and, unless ``rollup`` is given
+    one, which sources count as silent (tests move it).
     """
 
     def __init__(
@@ -109,9 +110,10 @@ class PgWarm:
 
     # -- rollups, retention, partitions ------------------------------------------------------
 
-    async def rollup(self) -> int:
+    async def rollup(self, now_ms: int | None = None) -> int:
         await self._parts.ensure_ahead(self.clock())
-        return await RollupJob(self.db, self._parts, self._layouts).run()
+        now = self.clock() if now_ms is None else now_ms
+        return await RollupJob(self.db, self._parts, self._layouts).run(now)
 
     async def enforce_retention(self, now_ms: int) -> dict[Tier, int]:
         dropped = {Tier.RAW: 0, Tier.M1: 0, Tier.H1: 0}

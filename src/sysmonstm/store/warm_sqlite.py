@@ -10,6 +10,7 @@ import asyncio
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -253,16 +254,7 @@ class SqliteWarm:
             k = (source_id, key)
             sid = self._series.get(k) or pending.get(k)
             if sid is None:
-                row = conn.execute(
-                    "SELECT id FROM series WHERE source_id=? AND key=?", k
-                ).fetchone()
-                if row is None:
-                    cur = conn.execute("INSERT INTO series (source_id, key) VALUES (?,?)", k)
-                    assert cur.lastrowid is not None
-                    sid = cur.lastrowid
-                else:
-                    sid = int(row[0])
-                pending[k] = sid
+                sid = pending[k] = db.series_id(conn, source_id, key)
             out.append(sid)
         return out
 
@@ -270,15 +262,7 @@ class SqliteWarm:
         blob = np.asarray(ids, dtype="<i8").tobytes()
         lid = self._layouts.get(blob) or pending.get(blob)
         if lid is None:
-            conn = self.conn
-            row = conn.execute("SELECT id FROM layouts WHERE ids=?", (blob,)).fetchone()
-            if row is None:
-                cur = conn.execute("INSERT INTO layouts (ids) VALUES (?)", (blob,))
-                assert cur.lastrowid is not None
-                lid = cur.lastrowid
-            else:
-                lid = int(row[0])
-            pending[blob] = lid
+            lid = pending[blob] = db.layout_id(self.conn, blob)
         return lid
 
     def _insert_frames(self, row: SourceRow, batch: SeriesBatch, layout: int) -> None:
@@ -315,10 +299,12 @@ class SqliteWarm:
 
     # -- rollups and retention -------------------------------------------------------------
 
-    async def rollup(self) -> int:
+    async def rollup(self, now_ms: int | None = None) -> int:
+        now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+
         def run() -> int:
             try:
-                return RollupJob(self.conn, self._tables).run()
+                return RollupJob(self.conn, self._tables).run(now)
             finally:
                 self._sources.clear()  # rollup progress moved; writes must mark late data
 
