@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := .make
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # what the tests drive: a real headless browser; a throwaway Redis when none runs
-APT_PACKAGES := chromium redis-server
+APT_PACKAGES := chromium redis-server xvfb openbox wmctrl x11-utils xdotool dbus
 WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/build.mjs
 PROTOS := $(wildcard proto/sysmonstm/v1/*.proto)
 ARGS ?=
@@ -41,7 +41,7 @@ web: $(STAMP)/web
 
 system: $(STAMP)/system
 
-$(STAMP)/system:
+$(STAMP)/system: Makefile
 	@mkdir -p $(STAMP)
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -121,6 +121,40 @@ class CollectorSettings(_Section):
         return value
 
 
+class TaskRule(_Section):
+    """Map a workspace name (a shell glob, case-sensitive) to a task."""
+
+    workspace: str
+    task: str
+
+
+class DeskmeterSettings(_Section):
+    """The Deskmeter watcher (``sysmonstm deskmeter watch``) and its aggregator side."""
+
+    aggregators: list[str] = Field(default_factory=lambda: ["127.0.0.1:50051"])
+    gateway: str = "http://127.0.0.1:8080"  # where task changes and focus alerts come from
+    heartbeat_s: float = 10.0
+    idle_after_s: float = 300.0
+    poll_s: float = 2.0  # the wmctrl fallback's period, where X events are not available
+    spool_dir: Path | None = None  # default: <data_dir>/spool/deskmeter
+    spool_max_bytes: int = 20 * 1024 * 1024
+    machine_id: str | None = None
+    hostname: str | None = None
+    time_zone: str | None = None  # IANA name; default: the machine's local zone
+    task_rules: list[TaskRule] = Field(default_factory=list)
+    notify: bool = True  # focus alerts as desktop notifications (freedesktop, D-Bus)
+    tls: TlsSettings = TlsSettings()
+
+    _d = field_validator("heartbeat_s", "idle_after_s", "poll_s", mode="before")(parse_duration)
+
+    @field_validator("heartbeat_s", "poll_s")
+    @classmethod
+    def _period_floor(cls, value: float) -> float:
+        if value < 0.1:
+            raise ValueError("periods must be at least 0.1 s")
+        return value
+
+
 class GatewaySettings(_Section):
     listen: str = "127.0.0.1:8080"
 
@@ -152,6 +186,7 @@ class Settings(BaseSettings):
     archive: ArchiveSettings = ArchiveSettings()
     aggregator: AggregatorSettings = AggregatorSettings()
     collector: CollectorSettings = CollectorSettings()
+    deskmeter: DeskmeterSettings = DeskmeterSettings()
     gateway: GatewaySettings = GatewaySettings()
     rules: RulesSettings = RulesSettings()
     log: LogSettings = LogSettings()
@@ -170,6 +205,14 @@ class Settings(BaseSettings):
                 "collector",
                 self.collector.model_copy(
                     update={"spool_dir": self.data_dir / "spool" / "metrics"}
+                ),
+            )
+        if self.deskmeter.spool_dir is None:
+            object.__setattr__(
+                self,
+                "deskmeter",
+                self.deskmeter.model_copy(
+                    update={"spool_dir": self.data_dir / "spool" / "deskmeter"}
                 ),
             )
         return self
