@@ -16,9 +16,10 @@ from typer.testing import CliRunner
 
 from sysmonstm.certs import Kind, issue, new_ca
 from sysmonstm.cli_certs import certs_app
-from sysmonstm.domains.metrics.collector import ClientTls, CollectorOptions, run_collector
+from sysmonstm.domains.metrics.collector import CollectorOptions, run_collector
 from sysmonstm.errors import ConfigError
 from sysmonstm.events.testing import Capture
+from sysmonstm.transport.source import ClientTls
 from sysmonstm.transport.tls import channel_credentials
 from sysmonstm.v1.common_pb2 import Ack
 from tests.aggregator_fixtures import aggregator_settings, metric_batch, running_aggregator

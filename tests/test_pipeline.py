@@ -168,3 +168,23 @@ async def test_stop_writes_everything_queued_before_returning() -> None:
     pipe.stop()
     await asyncio.wait_for(task, 10)
     assert [i.seq for i in stages.stored] == list(range(1, 31))
+
+
+async def test_a_submit_cancelled_while_the_queue_is_full_is_not_taken_for_stored() -> None:
+    """A stream that goes away while pushed back must leave its batch replayable."""
+    stages = ListStages()
+    pipe: Pipeline[Item] = Pipeline(stages, PipelineOptions(queue_batches=1))
+    await pipe.submit(Item("a", 1))  # fills the queue; nothing runs the writer yet
+    waiting = asyncio.create_task(pipe.submit(Item("a", 2)))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # pushed back
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert pipe.accepted_through("a") == 1
+    task = asyncio.create_task(pipe.run())
+    replay = await pipe.submit(Item("a", 2))  # the sender replays what was never acked
+    assert replay.outcome is Outcome.QUEUED
+    pipe.stop()
+    await asyncio.wait_for(task, 10)
+    assert [i.seq for i in stages.stored] == [1, 2]

@@ -37,6 +37,8 @@ class Domain:
 
     ``ingest`` builds the domain's pipeline and the gRPC handlers the aggregator mounts;
     ``api_routers`` the FastAPI routers the gateway mounts under ``/api/v1``;
+    ``root_routers`` routers the gateway mounts as they are, at their own prefix (an API
+    another product defines, such as ActivityWatch's ``/api/0``);
     ``extractors()`` turn the domain's bus events into rule observations, keyed by topic
     pattern (a callable, so importing a domain stays cheap); ``default_rules`` are TOML files
     loaded unless turned off.
@@ -45,5 +47,6 @@ class Domain:
     name: str
     ingest: Callable[[Core], Ingest] | None = None
     api_routers: Callable[[Core], Sequence[APIRouter]] = lambda core: ()
+    root_routers: Callable[[Core], Sequence[APIRouter]] = lambda core: ()
     extractors: Callable[[], Mapping[str, Extractor]] = dict
     default_rules: tuple[Path, ...] = ()

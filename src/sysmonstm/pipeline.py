@@ -104,8 +104,14 @@ class Pipeline(Generic[B]):
         if seq <= max(stored, self._accepted.get(source, 0)):
             self.stats["duplicates"] += 1
             return Admission(Outcome.DUPLICATE, source, seq)
+        before = self._accepted.get(source, 0)
         self._accepted[source] = seq
-        await self._queue.put(batch)
+        try:
+            await self._queue.put(batch)
+        except BaseException:  # cancelled while the queue was full: the batch was not taken
+            if self._accepted.get(source) == seq:
+                self._accepted[source] = before  # so its replay is not mistaken for a duplicate
+            raise
         return Admission(Outcome.QUEUED, source, seq)
 
     async def stored_through(self, source: str) -> int:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar, cast
+
+import structlog
 
 from sysmonstm.config import Settings
 from sysmonstm.domain import Domain
@@ -16,6 +21,15 @@ from sysmonstm.store.model import Retention
 from sysmonstm.store.query import SeriesQueries
 from sysmonstm.store.registry import open_hot, open_warm
 from sysmonstm.store.warm import WarmTier
+
+log = structlog.get_logger(__name__)
+
+
+class Closeable(Protocol):
+    async def close(self) -> None: ...
+
+
+R = TypeVar("R", bound=Closeable)
 
 
 def retention_of(settings: Settings) -> Retention:
@@ -42,6 +56,8 @@ class Core:
     queries: SeriesQueries
     domains: list[Domain] = field(default_factory=list)
     archive: Archive | None = None  # the cold tier, when settings.archive.url names one
+    # name -> the opening of a resource shared by this process's services (see ``shared``)
+    _shared: dict[str, asyncio.Future[Any]] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     async def open(cls, settings: Settings, domains: list[Domain] | None = None) -> Core:
@@ -72,7 +88,42 @@ class Core:
         queries = SeriesQueries(hot, warm, retention, archive=archive)
         return cls(settings, bus, hot, warm, queries, domains, archive)
 
+    async def shared(self, name: str, opener: Callable[[], Awaitable[R]]) -> R:
+        """The process-wide resource ``name``, opened by ``opener`` on first use.
+
+        Every service of this process (the aggregator, the gateway of ``sysmonstm up``) gets
+        the same object; callers arriving while it opens wait for that one opening. An
+        opening that fails is forgotten (its error goes to the callers waiting on it), so
+        the next call tries again. ``close()`` of the Core closes every opened resource,
+        newest first, before the tiers they may use.
+        """
+        task = self._shared.get(name)
+        if task is None:
+            task = asyncio.ensure_future(opener())
+            self._shared[name] = task
+        try:
+            return cast(R, await asyncio.shield(task))
+        except BaseException:
+            failed = task.done() and (task.cancelled() or task.exception() is not None)
+            if failed and self._shared.get(name) is task:
+                del self._shared[name]
+            raise
+
+    async def _close_shared(self) -> None:
+        opened, self._shared = self._shared, {}
+        for name, task in reversed(opened.items()):
+            if not task.done():
+                task.cancel()
+            await asyncio.wait([task])
+            if task.cancelled() or task.exception() is not None:
+                continue  # never opened: nothing to close
+            try:
+                await task.result().close()
+            except Exception as exc:  # one failed close must not keep the others open
+                log.error("closing a shared resource failed", resource=name, error=str(exc))
+
     async def close(self) -> None:
+        await self._close_shared()
         await self.bus.close()
         await self.hot.close()
         await self.warm.close()

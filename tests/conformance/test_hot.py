@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sysmonstm.store.hot import HotTier
+from sysmonstm.store.hot import HotDocument, HotTier
 from sysmonstm.store.model import Tier
 from tests.conformance.backends import HOTS
 from tests.conformance.helpers import T0, batch, source, ticks
@@ -89,3 +89,66 @@ async def test_unknown_sources_and_series_read_as_empty(hot: HotTier) -> None:
     assert await hot.latest("metrics", "nope") == []
     assert len(await hot.recent("metrics", "nope", "cpu.used", 0)) == 0
     assert len(await hot.recent("metrics", "m1", "no.such", 0)) == 0
+
+
+def doc(key: str, t: int, **body: object) -> HotDocument:
+    return HotDocument(key, t, body)
+
+
+async def test_a_state_is_the_newest_document_per_key(hot: HotTier) -> None:
+    await hot.put_states("deskmeter", [doc("a", T0, task="x"), doc("b", T0 + 5000, task="y")])
+    await hot.put_states("deskmeter", [doc("a", T0 + 9000, task="z", n=[1, 2])])
+    assert await hot.states("deskmeter") == [
+        doc("a", T0 + 9000, task="z", n=[1, 2]),
+        doc("b", T0 + 5000, task="y"),
+    ]
+
+
+async def test_a_late_state_never_replaces_a_newer_one(hot: HotTier) -> None:
+    await hot.put_states("deskmeter", [doc("a", T0 + 5000, task="new")])
+    await hot.put_states("deskmeter", [doc("a", T0 + 1000, task="old")])
+    assert await hot.states("deskmeter") == [doc("a", T0 + 5000, task="new")]
+    await hot.put_states("deskmeter", [doc("a", T0 + 5000, task="same time")])
+    assert await hot.states("deskmeter") == [doc("a", T0 + 5000, task="same time")]
+
+
+async def test_states_are_kept_per_domain_and_read_back_as_json(hot: HotTier) -> None:
+    """Bodies come back as JSON decodes them (tuples become lists, nesting is kept)."""
+    await hot.put_states("deskmeter", [doc("m", T0, pair=(1, 2), inner={"a": None, "b": 1.5})])
+    await hot.put_states("payments", [doc("m", T0, other=True)])
+    assert await hot.states("deskmeter") == [doc("m", T0, pair=[1, 2], inner={"a": None, "b": 1.5})]
+    assert await hot.states("payments") == [doc("m", T0, other=True)]
+    assert await hot.states("nothing") == []
+
+
+async def test_recent_documents_come_back_in_time_order_since_a_time(hot: HotTier) -> None:
+    await hot.add_recent("deskmeter", [doc("a", T0 + 3000, i=3), doc("b", T0 + 1000, i=1)])
+    await hot.add_recent("deskmeter", [doc("a", T0 + 2000, i=2)])
+    got = await hot.recent_docs("deskmeter", T0)
+    assert got == [doc("b", T0 + 1000, i=1), doc("a", T0 + 2000, i=2), doc("a", T0 + 3000, i=3)]
+    assert await hot.recent_docs("deskmeter", T0 + 2000) == got[1:]
+    assert await hot.recent_docs("payments", 0) == []
+
+
+async def test_adding_the_same_recent_document_again_changes_nothing(hot: HotTier) -> None:
+    """A replayed document is the same member; an equal body at another time is another."""
+    await hot.add_recent("deskmeter", [doc("a", T0 + 1000, i=1)])
+    await hot.add_recent("deskmeter", [doc("a", T0 + 1000, i=1), doc("a", T0 + 2000, i=1)])
+    assert await hot.recent_docs("deskmeter", 0) == [
+        doc("a", T0 + 1000, i=1),
+        doc("a", T0 + 2000, i=1),
+    ]
+
+
+async def test_recent_documents_at_one_time_have_one_order_everywhere(hot: HotTier) -> None:
+    """Ties are ordered by the documents' canonical JSON, as Redis orders equal scores."""
+    await hot.add_recent("deskmeter", [doc("b", T0, i=1), doc("a", T0, i=2), doc("a", T0, i=1)])
+    got = await hot.recent_docs("deskmeter", 0)
+    assert got == [doc("a", T0, i=1), doc("a", T0, i=2), doc("b", T0, i=1)]
+
+
+async def test_recent_documents_are_kept_for_the_window_only(hot: HotTier, clock: Clock) -> None:
+    await hot.add_recent("deskmeter", [doc("a", T0 + 1000), doc("a", T0 + 50_000)])
+    clock.now = T0 + hot.window_ms + 10_000
+    await hot.add_recent("deskmeter", [doc("a", T0 + 2000), doc("a", clock.now)])
+    assert await hot.recent_docs("deskmeter", 0) == [doc("a", T0 + 50_000), doc("a", clock.now)]

@@ -10,8 +10,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from sysmonstm.domains.metrics.collector import ClientTls, CollectorOptions, run_collector
+from sysmonstm.domains.metrics.collector import CollectorOptions, run_collector
 from sysmonstm.events.testing import Capture
+from sysmonstm.transport.source import ClientTls
 from sysmonstm.transport.tls import channel_credentials
 from sysmonstm.v1.common_pb2 import Ack
 from tests.aggregator_fixtures import aggregator_settings, metric_batch, running_aggregator

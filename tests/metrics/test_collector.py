@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from sysmonstm.domains.metrics import collector
-from sysmonstm.domains.metrics.collector import CollectorOptions, resolve_machine_id, run_collector
+from sysmonstm.domains.metrics.collector import CollectorOptions, run_collector
 from sysmonstm.domains.metrics.demo import DemoHost, run_demo_hosts
 from sysmonstm.errors import ConfigError
 from sysmonstm.store.model import Tier
+from sysmonstm.transport import source
+from sysmonstm.transport.source import resolve_machine_id
 from sysmonstm.v1.metrics_pb2 import MetricBatch
 from tests.aggregator_fixtures import aggregator_settings, running_aggregator
 from tests.transport.ingest_peer import IngestPeer, eventually
@@ -79,7 +80,7 @@ def test_machine_id_comes_from_the_os_else_is_generated_once(
 ) -> None:
     os_file = tmp_path / "machine-id"
     os_file.write_text("abc123\n")
-    monkeypatch.setattr(collector, "MACHINE_ID_FILE", os_file)
+    monkeypatch.setattr(source, "MACHINE_ID_FILE", os_file)
     assert resolve_machine_id("explicit", tmp_path / "spool") == "explicit"
     assert resolve_machine_id(None, tmp_path / "spool") == "abc123"
     os_file.unlink()
@@ -193,7 +194,7 @@ def test_backlog_is_logged_once_when_it_builds_and_once_when_cleared(tmp_path: P
     """Unacknowledged batches past the threshold log one warning, not one per batch."""
     from structlog.testing import capture_logs
 
-    from sysmonstm.domains.metrics.collector import BacklogWatch
+    from sysmonstm.transport.source import BacklogWatch
     from sysmonstm.transport.spool import Spool
 
     spool = Spool(tmp_path / "spool")

@@ -10,7 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from sysmonstm.errors import BackendError
-from sysmonstm.store.hot import HotTier
+from sysmonstm.store.hot import HotDocument, HotTier
 from sysmonstm.store.hot_guard import GuardedHot
 from sysmonstm.store.hot_memory import MemoryHot
 from sysmonstm.store.model import LatestValue, SeriesBatch, SeriesPoints, SourceState
@@ -70,6 +70,22 @@ class FlakyHot:
     async def recent(self, domain: str, source_id: str, series: str, since_ms: int) -> SeriesPoints:
         await self._gate()
         return await self.mem.recent(domain, source_id, series, since_ms)
+
+    async def put_states(self, domain: str, docs: Sequence[HotDocument]) -> None:
+        await self._gate()
+        await self.mem.put_states(domain, docs)
+
+    async def states(self, domain: str) -> list[HotDocument]:
+        await self._gate()
+        return await self.mem.states(domain)
+
+    async def add_recent(self, domain: str, docs: Sequence[HotDocument]) -> None:
+        await self._gate()
+        await self.mem.add_recent(domain, docs)
+
+    async def recent_docs(self, domain: str, since_ms: int) -> list[HotDocument]:
+        await self._gate()
+        return await self.mem.recent_docs(domain, since_ms)
 
 
 @pytest.fixture
@@ -232,3 +248,49 @@ async def test_close_stops_the_probe(inner: FlakyHot, clock: Clock) -> None:
     await guard.close()
     assert probes[0].done()
     assert guard.degraded  # a closed guard is not "recovered"
+
+
+def doc(key: str, t: int, **body: object) -> HotDocument:
+    return HotDocument(key, t, body)
+
+
+async def test_documents_pass_through_while_healthy(guard: GuardedHot) -> None:
+    await guard.put_states("deskmeter", [doc("m1", T0, task="a")])
+    await guard.add_recent("deskmeter", [doc("m1", T0, kind="switch")])
+    assert await guard.states("deskmeter") == [doc("m1", T0, task="a")]
+    assert await guard.recent_docs("deskmeter", T0) == [doc("m1", T0, kind="switch")]
+
+
+async def test_document_writes_are_skipped_and_reads_empty_while_degraded(
+    guard: GuardedHot, inner: FlakyHot
+) -> None:
+    """A failing document write degrades like a failing batch write, and raises nothing."""
+    await guard.put_states("deskmeter", [doc("m1", T0, task="a")])
+    inner.down = True
+    guard.probe_min_s = guard.probe_max_s = 3600.0
+    await guard.put_states("deskmeter", [doc("m1", T0 + 1000, task="b")])
+    assert guard.degraded
+    inner.calls = 0
+    await guard.add_recent("deskmeter", [doc("m1", T0 + 1000), doc("m2", T0 + 1000)])
+    assert await guard.states("deskmeter") == []
+    assert await guard.recent_docs("deskmeter", 0) == []
+    assert inner.calls == 0
+    assert guard.skipped_batches == 3
+
+
+async def test_after_recovery_recent_docs_before_it_read_as_empty(
+    guard: GuardedHot, inner: FlakyHot, clock: Clock
+) -> None:
+    """The outage left a hole in the recent documents: ranges starting before the recovery
+    answer empty, so the domain reads its warm tier instead; states heal with new writes."""
+    await guard.add_recent("deskmeter", [doc("m1", T0 + 1000)])
+    inner.down = True
+    await guard.add_recent("deskmeter", [doc("m1", T0 + 2000)])
+    clock.now = T0 + 75_000
+    inner.down = False
+    await recovered(guard)
+    await guard.add_recent("deskmeter", [doc("m1", T0 + 75_000)])
+    await guard.put_states("deskmeter", [doc("m1", T0 + 75_000, task="c")])
+    assert await guard.recent_docs("deskmeter", T0) == []
+    assert await guard.recent_docs("deskmeter", T0 + 75_000) == [doc("m1", T0 + 75_000)]
+    assert await guard.states("deskmeter") == [doc("m1", T0 + 75_000, task="c")]

@@ -118,6 +118,8 @@ def create_app(
     for domain in core.domains:
         for router in domain.api_routers(core):
             app.include_router(router, prefix="/api/v1")
+        for router in domain.root_routers(core):
+            app.include_router(router)
     app.include_router(alerts_router(), prefix="/api/v1")
     app.include_router(ws_router)
     mount_dashboard(app, static_dir)

@@ -39,7 +39,8 @@ async def follow(
 ) -> AsyncIterator[dict[str, Any]]:
     """Envelopes matching ``patterns``, across reconnects (messages published while
     disconnected are missed; callers that need the current state read it over REST after
-    each ``{"connected": true}`` marker this yields on every (re)connect)."""
+    each ``{"connected": true}`` marker this yields on every (re)connect, once the gateway
+    has acknowledged the subscription, so nothing published after the marker is missed)."""
     url = ws_url(gateway)
     delay = backoff_initial_s
     while True:
@@ -47,11 +48,14 @@ async def follow(
             async with websockets.connect(url, open_timeout=5) as ws:
                 await ws.send(json.dumps({"subscribe": patterns}))
                 delay = backoff_initial_s
-                yield {"connected": True}
+                subscribed = False
                 async for raw in ws:
                     msg = json.loads(raw)
                     if "topic" in msg:
                         yield msg
+                    elif "ok" in msg and not subscribed:
+                        subscribed = True
+                        yield {"connected": True}
                     elif "error" in msg:
                         log.warning("gateway refused", error=msg["error"], url=url)
         except (TimeoutError, OSError, websockets.WebSocketException) as exc:

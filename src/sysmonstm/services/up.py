@@ -14,12 +14,13 @@ from dataclasses import dataclass
 import structlog
 
 from sysmonstm.config import Settings
-from sysmonstm.domains.metrics.collector import ClientTls, CollectorOptions, run_collector
+from sysmonstm.domains.metrics.collector import CollectorOptions, run_collector
 from sysmonstm.gateway.server import serve_gateway
 from sysmonstm.redact import redact
 from sysmonstm.runtime import Core
 from sysmonstm.services.aggregator import serve_aggregator
 from sysmonstm.services.rules import serve_rules
+from sysmonstm.transport.source import ClientTls
 
 log = structlog.get_logger(__name__)
 

@@ -1,11 +1,26 @@
-"""The hot tier seam: the latest value of every series and the last few minutes."""
+"""The hot tier seam: the latest value of every series and the last few minutes, and the
+same for domain documents (the current state of a thing, its recent events)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from sysmonstm.store.model import LatestValue, SeriesBatch, SeriesPoints, SourceState
+
+
+@dataclass(frozen=True, slots=True)
+class HotDocument:
+    """A domain's JSON document in the hot tier.
+
+    ``key`` names what it is about (a machine, an account), ``time_ms`` orders documents of
+    one key, ``body`` is JSON-compatible (read back as JSON decodes it: lists, not tuples).
+    """
+
+    key: str
+    time_ms: int
+    body: Mapping[str, object]
 
 
 @runtime_checkable
@@ -37,4 +52,25 @@ class HotTier(Protocol):
 
     async def recent(self, domain: str, source_id: str, series: str, since_ms: int) -> SeriesPoints:
         """Raw points of one series from ``since_ms`` on, oldest first."""
+        ...
+
+    async def put_states(self, domain: str, docs: Sequence[HotDocument]) -> None:
+        """Make each document the current state of its ``(domain, key)``, unless the state
+        held is newer (a late document never replaces a newer one; an equal time does).
+        A state is kept while its domain writes states at least once per day."""
+        ...
+
+    async def states(self, domain: str) -> list[HotDocument]:
+        """The current state of every key of ``domain``, most recent first (then by key)."""
+        ...
+
+    async def add_recent(self, domain: str, docs: Sequence[HotDocument]) -> None:
+        """Add to ``domain``'s time-ordered list of recent documents, kept for the window.
+        Documents already out of the window are not kept; adding a document equal to one
+        held (same key, time and body) changes nothing, so a replay is harmless."""
+        ...
+
+    async def recent_docs(self, domain: str, since_ms: int) -> list[HotDocument]:
+        """The recent documents of ``domain`` from ``since_ms`` on (and within the window),
+        oldest first."""
         ...

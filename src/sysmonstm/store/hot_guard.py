@@ -12,9 +12,10 @@ outage into a state:
 - a background **probe** (backoff from ``probe_min_s`` doubling to ``probe_max_s``)
   re-opens the backend; when it answers, the guard is healthy again by itself.
 
-After an outage the backend misses what was skipped, so for one window ``recent`` answers
-empty for ranges that start before the recovery: the query router then reads the warm
-tier, which has no hole. Latest values heal with each source's next batch.
+After an outage the backend misses what was skipped, so for one window ``recent`` and
+``recent_docs`` answer empty for ranges that start before the recovery: the query router
+(or the domain) then reads the warm tier, which has no hole. Latest values and states heal
+with each source's next write.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import structlog
 
 from sysmonstm.errors import BackendError
 from sysmonstm.redact import redact
-from sysmonstm.store.hot import HotTier
+from sysmonstm.store.hot import HotDocument, HotTier
 from sysmonstm.store.model import LatestValue, SeriesBatch, SeriesPoints, SourceState, Tier
 
 log = structlog.get_logger(__name__)
@@ -48,8 +49,8 @@ class GuardedHot:
     """``HotTier`` over ``inner`` that never raises for an outage (see the module docstring).
 
     ``degraded`` and ``since_ms`` (wall ms the outage started, ``None`` when healthy) say
-    where it stands; ``skipped_batches`` counts batches not written during outages,
-    ``outages`` how many began.
+    where it stands; ``skipped_batches`` counts writes (batches or documents) not made during
+    outages, ``outages`` how many began.
     """
 
     def __init__(
@@ -105,17 +106,28 @@ class GuardedHot:
 
     async def write(self, batches: Sequence[SeriesBatch]) -> None:
         """Write through, or skip and count while degraded. Never raises (but cancels)."""
-        if not batches:
+        await self._write(lambda: self.inner.write(batches), len(batches))
+
+    async def put_states(self, domain: str, docs: Sequence[HotDocument]) -> None:
+        """As ``write``: through, or skipped and counted while degraded; never raises."""
+        await self._write(lambda: self.inner.put_states(domain, docs), len(docs))
+
+    async def add_recent(self, domain: str, docs: Sequence[HotDocument]) -> None:
+        """As ``write``: through, or skipped and counted while degraded; never raises."""
+        await self._write(lambda: self.inner.add_recent(domain, docs), len(docs))
+
+    async def _write(self, call: Callable[[], Awaitable[None]], count: int) -> None:
+        if not count:
             return
         if self.degraded:
-            self.skipped_batches += len(batches)
+            self.skipped_batches += count
             return
         try:
             async with asyncio.timeout(self.timeout_s):
-                await self.inner.write(batches)
+                await call()
         except Exception as exc:  # the ingest path must survive any hot-tier fault
             self._degrade(exc)
-            self.skipped_batches += len(batches)
+            self.skipped_batches += count
 
     async def sources(self, domain: str) -> list[SourceState]:
         return await self._read(lambda: self.inner.sources(domain), [])
@@ -132,6 +144,23 @@ class GuardedHot:
         return await self._read(
             lambda: self.inner.recent(domain, source_id, series, since_ms), empty
         )
+
+    def covers(self, since_ms: int) -> bool:
+        """Whether ``recent`` and ``recent_docs`` can answer completely from ``since_ms`` on
+        (healthy, and no outage hole after it)."""
+        return not self.degraded and since_ms >= self._complete_from_ms
+
+    async def states(self, domain: str) -> list[HotDocument]:
+        """Empty while degraded; after an outage, only the keys written since may be there
+        (a Redis that restarted empty), so callers needing every key ask the warm tier."""
+        return await self._read(lambda: self.inner.states(domain), [])
+
+    async def recent_docs(self, domain: str, since_ms: int) -> list[HotDocument]:
+        """Empty while degraded, and for ranges starting before the backend was complete
+        again after an outage (as ``recent``)."""
+        if since_ms < self._complete_from_ms:
+            return []
+        return await self._read(lambda: self.inner.recent_docs(domain, since_ms), [])
 
     async def _read(self, call: Callable[[], Awaitable[T]], empty: T) -> T:
         if self.degraded:

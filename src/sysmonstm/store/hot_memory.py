@@ -3,6 +3,7 @@ recent batches, all in memory. Work per batch is O(series), never a Python loop 
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -10,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sysmonstm.store.hot import HotDocument
+from sysmonstm.store.hot_docs import member, normalized
 from sysmonstm.store.model import (
     LatestValue,
     SeriesBatch,
@@ -49,12 +52,17 @@ class MemoryHot:
         self._now_ms = now_ms
         self._sources: dict[tuple[str, str], _Source] = {}
         self._columns: dict[tuple[str, ...], dict[str, int]] = {}
+        self._states: dict[str, dict[str, HotDocument]] = {}
+        # per domain: (time, member bytes, document), sorted as Redis sorts its members
+        self._recent: dict[str, list[tuple[int, bytes, HotDocument]]] = {}
 
     async def open(self) -> None:
         return None
 
     async def close(self) -> None:
         self._sources.clear()
+        self._states.clear()
+        self._recent.clear()
 
     async def write(self, batches: Sequence[SeriesBatch]) -> None:
         now = self._now_ms()
@@ -136,3 +144,38 @@ class MemoryHot:
             cols = {name: i for i, name in enumerate(series)}
             self._columns[series] = cols
         return cols
+
+    async def put_states(self, domain: str, docs: Sequence[HotDocument]) -> None:
+        held = self._states.setdefault(domain, {})
+        for doc in docs:
+            old = held.get(doc.key)
+            if old is None or old.time_ms <= doc.time_ms:
+                held[doc.key] = normalized(doc)
+
+    async def states(self, domain: str) -> list[HotDocument]:
+        found = self._states.get(domain, {}).values()
+        return sorted(found, key=lambda d: (-d.time_ms, d.key))
+
+    async def add_recent(self, domain: str, docs: Sequence[HotDocument]) -> None:
+        cutoff = self._now_ms() - self.window_ms
+        held = self._recent.setdefault(domain, [])
+        for doc in docs:
+            if doc.time_ms < cutoff:
+                continue
+            entry = (doc.time_ms, member(doc), normalized(doc))
+            at = bisect.bisect_left(held, entry[:2], key=lambda e: e[:2])
+            if at < len(held) and held[at][:2] == entry[:2]:
+                continue  # the same document again
+            held.insert(at, entry)
+        self._trim_recent(held, cutoff)
+
+    async def recent_docs(self, domain: str, since_ms: int) -> list[HotDocument]:
+        held = self._recent.get(domain, [])
+        self._trim_recent(held, self._now_ms() - self.window_ms)
+        start = bisect.bisect_left(held, since_ms, key=lambda e: e[0])
+        return [doc for _, _, doc in held[start:]]
+
+    @staticmethod
+    def _trim_recent(held: list[tuple[int, bytes, HotDocument]], cutoff: int) -> None:
+        drop = bisect.bisect_left(held, cutoff, key=lambda e: e[0])
+        del held[:drop]

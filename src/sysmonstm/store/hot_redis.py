@@ -1,11 +1,11 @@
 """The hot tier on Redis: latest values, a window of recent batches and the sources seen,
-shared by every aggregator and gateway pointed at the same server.
+and domain documents, shared by every aggregator and gateway pointed at the same server.
 
-Layout and TTLs: ``store/redis_layout.py`` and docs/storage.md. A ``write(batches)`` is one
-round trip (one ``EVALSHA`` per up to ``CALL_BATCHES`` batches, pipelined), whatever the
-number of batches, frames or series. Every Redis or socket failure is raised as
-``BackendError``; nothing here retries beyond one immediate reconnect (the caller, usually
-``GuardedHot``, decides what an outage means).
+Layout and TTLs: ``store/redis_layout.py``, ``store/redis_docs.py`` and docs/storage.md. A
+``write(batches)`` is one round trip (one ``EVALSHA`` per up to ``CALL_BATCHES`` batches,
+pipelined), whatever the number of batches, frames or series. Every Redis or socket failure
+is raised as ``BackendError``; nothing here retries beyond one immediate reconnect (the
+caller, usually ``GuardedHot``, decides what an outage means).
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from sysmonstm.errors import BackendError
+from sysmonstm.store.hot import HotDocument
 from sysmonstm.store.model import LatestValue, SeriesBatch, SeriesPoints, SourceState
+from sysmonstm.store.redis_docs import RedisDocs
 from sysmonstm.store.redis_layout import (
     Keys,
     Layout,
@@ -85,6 +87,7 @@ class RedisHot:
         self._stored_layouts: set[str] = set()  # layout keys we wrote and believe still there
         self._series: dict[str, tuple[str, ...]] = {}  # layout key -> its series (a cache)
         self._columns: dict[str, dict[str, int]] = {}  # layout key -> column by series
+        self._docs = RedisDocs(target.prefix, window_ms, expire_ms, now_ms)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -313,3 +316,29 @@ class RedisHot:
                     self._series[key] = names
                     self._columns[key] = {name: i for i, name in enumerate(names)}
         return {k: self._series[k] for k in keys if k in self._series}
+
+    # -- documents (store/redis_docs.py) ---------------------------------------------------
+
+    async def put_states(self, domain: str, docs: Sequence[HotDocument]) -> None:
+        if not docs:
+            return
+        client = self._redis()
+        async with self._calling("put_states"):
+            await self._docs.put_states(client, domain, docs)
+
+    async def states(self, domain: str) -> list[HotDocument]:
+        client = self._redis()
+        async with self._calling("states"):
+            return await self._docs.states(client, domain)
+
+    async def add_recent(self, domain: str, docs: Sequence[HotDocument]) -> None:
+        if not docs:
+            return
+        client = self._redis()
+        async with self._calling("add_recent"):
+            await self._docs.add_recent(client, domain, docs)
+
+    async def recent_docs(self, domain: str, since_ms: int) -> list[HotDocument]:
+        client = self._redis()
+        async with self._calling("recent_docs"):
+            return await self._docs.recent_docs(client, domain, since_ms)

@@ -13,7 +13,6 @@ import contextlib
 import math
 import socket
 import time
-import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import structlog
 from sysmonstm.domains.metrics.sampler import HostSampler
 from sysmonstm.errors import ConfigError
 from sysmonstm.transport.sender import SenderOptions, StreamSender
+from sysmonstm.transport.source import BacklogWatch, ClientTls, resolve_machine_id
 from sysmonstm.transport.spool import MB, Spool
 from sysmonstm.transport.tls import channel_credentials
 from sysmonstm.v1.common_pb2 import SourceIdentity
@@ -31,18 +31,7 @@ from sysmonstm.v1.metrics_pb2 import MetricBatch, MetricFrame
 log = structlog.get_logger(__name__)
 
 METHOD = "/sysmonstm.v1.MetricsIngest/Stream"
-MACHINE_ID_FILE = Path("/etc/machine-id")
 MIN_INTERVAL_S = 0.1
-
-
-@dataclass(frozen=True)
-class ClientTls:
-    """PEM files for the stream: ``ca`` to trust the aggregator (default: the system's
-    store), ``cert`` and ``key`` for mutual TLS."""
-
-    ca: Path | None = None
-    cert: Path | None = None
-    key: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -69,23 +58,6 @@ class CollectorOptions:
             raise ConfigError("collector: batch_frames must be at least 1")
         if self.spool_max_bytes <= 0:
             raise ConfigError("collector: spool_max_bytes must be positive")
-
-
-def resolve_machine_id(explicit: str | None, spool_dir: Path) -> str:
-    """``explicit``, else /etc/machine-id, else an id generated once into ``spool_dir``."""
-    if explicit:
-        return explicit
-    with contextlib.suppress(OSError):
-        if found := MACHINE_ID_FILE.read_text(encoding="ascii").strip():
-            return found
-    kept = spool_dir / "machine-id"
-    with contextlib.suppress(OSError):
-        if found := kept.read_text(encoding="ascii").strip():
-            return found
-    spool_dir.mkdir(parents=True, exist_ok=True)
-    made = uuid.uuid4().hex
-    kept.write_text(made + "\n", encoding="ascii")
-    return made
 
 
 class BatchBuilder:
@@ -163,29 +135,6 @@ def make_sender(
         credentials=creds,
         options=SenderOptions(stop_grace_s=stop_grace_s),
     )
-
-
-class BacklogWatch:
-    """Logs once when unacknowledged batches pile up (the aggregator is away or cannot
-    store) and once when they are cleared, instead of a line per batch."""
-
-    def __init__(self, spool: Spool, interval_s: float, behind_s: float = 5.0) -> None:
-        self.spool = spool
-        self.threshold = max(5, int(behind_s / interval_s))
-        self.behind = False
-
-    def check(self) -> None:
-        pending = self.spool.pending_count
-        if not self.behind and pending >= self.threshold:
-            self.behind = True
-            log.warning(
-                "aggregator is not acknowledging; spooling to disk",
-                pending=pending,
-                spool_bytes=self.spool.size_bytes,
-            )
-        elif self.behind and pending < self.threshold // 2:
-            self.behind = False
-            log.info("backlog delivered", pending=pending)
 
 
 async def run_collector(opts: CollectorOptions, stop: asyncio.Event) -> None:

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import structlog
 
-from sysmonstm.domains.metrics.collector import BatchBuilder, ClientTls, make_sender, ticks
+from sysmonstm.domains.metrics.collector import BatchBuilder, make_sender, ticks
 from sysmonstm.store.series import format_series
+from sysmonstm.transport.source import ClientTls
 from sysmonstm.transport.spool import MB, Spool
 from sysmonstm.v1.common_pb2 import SourceIdentity
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from sysmonstm.events.topics import topic_token
 from sysmonstm.pipeline import Pipeline, PipelineOptions
 from sysmonstm.store.model import SeriesBatch, SourceInfo
 from sysmonstm.store.series import NAME_RE, parse_series
+from sysmonstm.transport.identity import MACHINE_ID as _MACHINE_ID
 from sysmonstm.transport.stream_server import IngestStream
 from sysmonstm.v1.metrics_pb2 import MetricBatch
 
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 DOMAIN = "metrics"
 SERVICE = "sysmonstm.v1.MetricsIngest"
-_MACHINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _MAX_SEQ = 2**63 - 1
 
 
