@@ -11,9 +11,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := chromium redis-server xvfb openbox wmctrl x11-utils xdotool dbus
 WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/build.mjs
 PROTOS := $(wildcard proto/sysmonstm/v1/*.proto)
+# ActivityWatch's own server and client (tests compare /api/0 with them; bench races them).
+# Their pins (peewee, flask, platformdirs) clash with ours, so they get a venv of their own.
+AW_VENV := $(STAMP)/aw-venv
+AW_PACKAGES := aw-server==0.12.0 aw-client==0.5.15 'peewee>=3.17,<4'
+AW_STAMP := $(STAMP)/aw-venv-$(shell echo "$(AW_PACKAGES)" | md5sum | cut -c1-8).ok
 ARGS ?=
 
-.PHONY: run test check lint types unit setup system web proto bench clean
+.PHONY: run test check lint types unit setup system web aw-venv proto bench clean
 
 run: setup
 	$(BIN)/sysmonstm up $(ARGS)
@@ -51,6 +56,17 @@ $(STAMP)/system: Makefile
 	    $(SUDO) apt-get install -y -q --no-install-recommends $$missing; fi
 	touch $@
 
+aw-venv: $(AW_STAMP)
+
+# rebuilt whenever AW_PACKAGES changes (the stamp's name carries their hash)
+$(AW_STAMP):
+	@mkdir -p $(STAMP)
+	rm -rf $(AW_VENV) $(STAMP)/aw-venv-*.ok
+	$(PY) -m venv $(AW_VENV)
+	$(AW_VENV)/bin/python -m pip install -q --disable-pip-version-check $(AW_PACKAGES)
+	$(AW_VENV)/bin/aw-server --version
+	touch $@
+
 lint: $(STAMP)/venv
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
@@ -58,14 +74,14 @@ lint: $(STAMP)/venv
 types: $(STAMP)/venv
 	$(BIN)/mypy
 
-unit: setup system
+unit: setup system $(AW_STAMP)
 	$(BIN)/pytest -q
 
 proto: $(STAMP)/venv
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m grpc_tools.protoc -Iproto \
 	  --python_out=src --mypy_out=src --grpc_python_out=src --mypy_grpc_out=src $(PROTOS)
 
-bench: setup
+bench: setup $(AW_STAMP)
 	$(BIN)/python -m bench
 
 clean:

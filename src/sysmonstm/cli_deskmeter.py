@@ -15,3 +15,8 @@ deskmeter_app = typer.Typer(
 
 # Command modules register on ``deskmeter_app`` when imported (they import this module, and
 # the global flags from ``sysmonstm.cli`` inside their commands). Add one line per module.
+from sysmonstm.domains.deskmeter import (  # noqa: E402
+    cli_aw,  # noqa: F401
+    cli_query,  # noqa: F401
+    cli_watch,  # noqa: F401
+)

@@ -26,8 +26,19 @@ export class ApiError extends Error {
   }
 }
 
-async function getJSON(url) {
-  const res = await fetch(url, { headers: { Accept: "application/json" } });
+/** GET `url` as JSON; an `ApiError` for any non-2xx answer. */
+export function getJSON(url) {
+  return requestJSON("GET", url);
+}
+
+/** `method` on `url` with an optional JSON body; the JSON answer, or an `ApiError`. */
+export async function requestJSON(method, url, payload) {
+  const init = { method, headers: { Accept: "application/json" } };
+  if (payload !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(payload);
+  }
+  const res = await fetch(url, init);
   const body = await res.json().catch(() => null);
   if (!res.ok) {
     const err = body && body.error ? body.error : { code: "http", message: res.statusText };

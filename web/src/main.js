@@ -1,8 +1,9 @@
 // Boot: load hosts and alerts over REST, open the live socket, route between the overview
-// ("/") and host pages ("/host/<id>") without reloading.
+// ("/"), host pages ("/host/<id>") and Deskmeter's calendar ("/deskmeter") without reloading.
 
 import "./style.css";
 import { fetchAlerts, fetchHosts } from "./api.js";
+import { DeskmeterPage } from "./deskpage.js";
 import { HealthWatch } from "./health.js";
 import { HostPage } from "./hostpage.js";
 import { OverviewPage } from "./overview.js";
@@ -20,6 +21,7 @@ let page = null;
 function pageFor(path) {
   const m = path.match(/^\/host\/([^/]+)\/?$/);
   if (m) return new HostPage({ hosts, alerts }, decodeURIComponent(m[1]));
+  if (/^\/deskmeter\/?$/.test(path)) return new DeskmeterPage();
   return new OverviewPage({ hosts, alerts, filterInput });
 }
 
@@ -27,6 +29,11 @@ function render() {
   if (page) page.unmount();
   page = pageFor(location.pathname);
   page.mount(app);
+  for (const a of document.querySelectorAll(".pages a")) {
+    const here = a.dataset.page === (page instanceof DeskmeterPage ? "deskmeter" : "hosts");
+    if (here) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
   socket.setPatterns([...page.patterns(), "alerts.>"]);
   window.scrollTo(0, 0);
 }
@@ -54,6 +61,8 @@ function onEvent(env) {
     hosts.applyMetrics(env.payload);
   } else if (env.topic.startsWith("alerts.")) {
     alerts.apply(env.payload);
+  } else if (page && page.onEnvelope) {
+    page.onEnvelope(env);
   }
 }
 
@@ -77,11 +86,14 @@ const health = new HealthWatch(document.getElementById("degraded"), (live) => {
 
 document.addEventListener("click", (ev) => {
   const a = ev.target.closest("a[href]");
+  if (ev.defaultPrevented) return; // a page handled its own link
   if (!a || a.target || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.button !== 0) return;
   const url = new URL(a.href, location.href);
   if (url.origin !== location.origin || url.pathname.startsWith("/api/") || url.pathname === "/docs") return;
   ev.preventDefault();
-  if (url.pathname !== location.pathname) history.pushState({}, "", url.pathname + location.search);
+  // host pages keep the chosen range (?range=); the Deskmeter page has its own query
+  const search = url.search || (location.pathname.startsWith("/deskmeter") ? "" : location.search);
+  if (url.pathname !== location.pathname) history.pushState({}, "", url.pathname + search);
   render();
 });
 window.addEventListener("popstate", render);

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 #: name -> "module:attribute" of its ``Domain`` description; loaded on demand.
 REGISTRY: dict[str, str] = {
     "metrics": "sysmonstm.domains.metrics.domain:DOMAIN",
+    "deskmeter": "sysmonstm.domains.deskmeter.domain:DOMAIN",
 }
 
 

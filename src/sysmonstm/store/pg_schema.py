@@ -16,6 +16,8 @@ Layout (chosen for bytes per sample and write speed; ``bench/pg.py`` measures it
 - ``sources`` (watermark ``stored_seq`` and rollup progress per source; its row is what
   writers of one source lock to serialize), ``series``, ``layouts``, ``dirty`` (buckets to
   roll up again after late data), ``records`` (alert history and similar documents).
+- ``desk_machines``, ``desk_intervals``, ``desk_days``, ``desk_months``: Deskmeter's
+  interval store (migration 2; written and read by ``domains/deskmeter/store_pg``).
 
 Times are Unix milliseconds (UTC) in ``bigint`` everywhere, as in the rest of sysmonstm.
 """
@@ -124,7 +126,58 @@ _INITIAL = (
     ) PARTITION BY RANGE (t)""",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial layout", _INITIAL),)
+# Deskmeter's interval store (``domains/deskmeter/store_pg``): machines with their watermark
+# and last interval; intervals keyed by (machine, start), which serves "the interval at t" as
+# one backward index probe; daily rollups keyed so that a machine's days are one index range
+_DESKMETER = (
+    """CREATE TABLE IF NOT EXISTS desk_machines (
+        id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        key text NOT NULL UNIQUE,
+        host text NOT NULL,
+        time_zone text NOT NULL,
+        heartbeat_ms integer NOT NULL,
+        last_event_ms bigint NOT NULL,
+        stored_through bigint NOT NULL,
+        last_start_ms bigint
+    ) WITH (fillfactor = 50)""",
+    """CREATE TABLE IF NOT EXISTS desk_intervals (
+        start_ms bigint NOT NULL,
+        end_ms bigint NOT NULL,
+        machine_id integer NOT NULL REFERENCES desk_machines (id),
+        workspace_index integer NOT NULL,
+        idle boolean NOT NULL,
+        open boolean NOT NULL,
+        workspace text NOT NULL,
+        task text NOT NULL,
+        time_zone text NOT NULL,
+        PRIMARY KEY (machine_id, start_ms))""",
+    """CREATE TABLE IF NOT EXISTS desk_days (
+        ms bigint NOT NULL,
+        machine_id integer NOT NULL REFERENCES desk_machines (id),
+        day date NOT NULL,
+        workspace_index integer NOT NULL,
+        pieces integer NOT NULL,
+        idle boolean NOT NULL,
+        task text NOT NULL,
+        workspace text NOT NULL,
+        PRIMARY KEY (machine_id, day, task, workspace, workspace_index, idle))""",
+    # the same per local month (day: the month's first), so a year reads 12 rows per group
+    """CREATE TABLE IF NOT EXISTS desk_months (
+        ms bigint NOT NULL,
+        machine_id integer NOT NULL REFERENCES desk_machines (id),
+        day date NOT NULL,
+        workspace_index integer NOT NULL,
+        pieces integer NOT NULL,
+        idle boolean NOT NULL,
+        task text NOT NULL,
+        workspace text NOT NULL,
+        PRIMARY KEY (machine_id, day, task, workspace, workspace_index, idle))""",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial layout", _INITIAL),
+    Migration(2, "deskmeter intervals", _DESKMETER),
+)
 LATEST = MIGRATIONS[-1].version
 
 _CREATE_LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (

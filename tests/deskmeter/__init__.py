@@ -1,0 +1,1 @@
+"""Deskmeter: watcher, intervals, queries, focus rules, pages."""
