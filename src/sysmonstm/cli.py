@@ -14,6 +14,7 @@ from sysmonstm.cli_archive import archive_app
 from sysmonstm.cli_certs import certs_app
 from sysmonstm.cli_db import db_app
 from sysmonstm.cli_deskmeter import deskmeter_app
+from sysmonstm.cli_payments import payments_app
 from sysmonstm.config import Settings, load_settings
 from sysmonstm.errors import ConfigError
 
@@ -30,6 +31,7 @@ app.add_typer(certs_app, name="certs")
 app.add_typer(db_app, name="db")
 app.add_typer(archive_app, name="archive")
 app.add_typer(deskmeter_app, name="deskmeter")
+app.add_typer(payments_app, name="payments")
 out = Console()
 err = Console(stderr=True)
 

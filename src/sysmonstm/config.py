@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -155,6 +155,47 @@ class DeskmeterSettings(_Section):
         return value
 
 
+class StripeSettings(_Section):
+    listen: str = "127.0.0.1:8201"  # where Stripe's webhooks are received
+    webhook_secrets: list[SecretStr] = Field(default_factory=list)  # several while rotating
+    tolerance_s: float = 300.0
+
+
+class PaypalSettings(_Section):
+    listen: str = "127.0.0.1:8202"
+    webhook_id: str = ""
+    # the signing certificate is fetched only from these hosts (https), then cached
+    allowed_cert_hosts: list[str] = Field(
+        default_factory=lambda: ["api.paypal.com", "api.sandbox.paypal.com"]
+    )
+    cert_ca: Path | None = None  # trust for fetching it (default: the system's store)
+
+
+class BankSettings(_Section):
+    listen: str = "127.0.0.1:8203"  # the JSON feed
+    watch_dir: Path | None = None  # camt.053 / camt.054 files dropped here are read once
+    api_token: SecretStr | None = None  # bearer token the bank's JSON pushes must carry
+
+
+class PaymentsSettings(_Section):
+    """The payment hub (aggregator side, gateway API) and its adapters."""
+
+    hub: list[str] = Field(default_factory=lambda: ["127.0.0.1:50051"])  # adapters send here
+    base_currency: str = "USD"
+    # units of the base currency per unit of each currency (major units), e.g. EUR = 1.08
+    rates: dict[str, float] = Field(default_factory=lambda: {"USD": 1.0})
+    card_key: SecretStr | None = None  # HMAC key of card fingerprints
+    card_key_file: Path | None = None
+    pii_key: SecretStr | None = None  # AES-256-GCM key (base64, 32 bytes) for personal fields
+    pii_key_file: Path | None = None
+    tokens_file: Path | None = None  # API tokens: TOML [[token]] sha256, user, role
+    spool_dir: Path | None = None  # default: <data_dir>/spool/payments
+    stripe: StripeSettings = StripeSettings()
+    paypal: PaypalSettings = PaypalSettings()
+    bank: BankSettings = BankSettings()
+    tls: TlsSettings = TlsSettings()
+
+
 class GatewaySettings(_Section):
     listen: str = "127.0.0.1:8080"
 
@@ -187,6 +228,7 @@ class Settings(BaseSettings):
     aggregator: AggregatorSettings = AggregatorSettings()
     collector: CollectorSettings = CollectorSettings()
     deskmeter: DeskmeterSettings = DeskmeterSettings()
+    payments: PaymentsSettings = PaymentsSettings()
     gateway: GatewaySettings = GatewaySettings()
     rules: RulesSettings = RulesSettings()
     log: LogSettings = LogSettings()
@@ -205,6 +247,14 @@ class Settings(BaseSettings):
                 "collector",
                 self.collector.model_copy(
                     update={"spool_dir": self.data_dir / "spool" / "metrics"}
+                ),
+            )
+        if self.payments.spool_dir is None:
+            object.__setattr__(
+                self,
+                "payments",
+                self.payments.model_copy(
+                    update={"spool_dir": self.data_dir / "spool" / "payments"}
                 ),
             )
         if self.deskmeter.spool_dir is None:

@@ -1,0 +1,2 @@
+"""The payment hub: processor adapters, exactly-once ledger, risk decisions, audit trail
+(see docs/payments.md)."""
