@@ -3,13 +3,15 @@
     python -m bench                  all suites, 3 runs each, rewrites docs/benchmarks.md
     python -m bench --quick          1 short run each (smoke test), docs untouched
     python -m bench --only pipeline  one suite (repeatable): sqlite, grpc, pipeline, pg,
-                                     pipeline-pg, archive
+                                     pipeline-pg, archive, deskmeter, heartbeats
     python -m bench --only pipeline --set warm__synchronous=normal   try a settings knob
 
 Runs of different measurements are interleaved (A1 B1 A2 B2 ...) so that a noisy minute on
 a shared machine spreads over all of them instead of skewing one. The suites ``pg``,
 ``pipeline-pg`` and ``archive`` need a PostgreSQL server: the machine's on 127.0.0.1:5432
-if it answers, else a throwaway one (``bench.pg.pg_server``), started once for the run.
+if it answers, else a throwaway one (``bench.pg.pg_server``), started once for the run;
+so does ``deskmeter`` (its queries run on SQLite and PostgreSQL). ``heartbeats`` needs
+ActivityWatch's venv (``make aw-venv``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import archive, ingest, pg, profile, sqlite_ceiling
+from bench.deskmeter_jobs import deskmeter_jobs, heartbeat_jobs
+from bench.deskmeter_queries import DeskBench, DeskOptions
+from bench.heartbeats import HeartbeatOptions
 from bench.machine import describe
 from bench.model import Measurement, Run
 from bench.procs import ROOT, BenchError
@@ -39,8 +44,17 @@ from bench.report import Report, now, print_report, write_json, write_markdown
 from sysmonstm.config import WarmSettings
 from sysmonstm.logs import configure_logging
 
-SUITES = ("sqlite", "grpc", "pipeline", "pg", "pipeline-pg", "archive")
-PG_SUITES = frozenset({"pg", "pipeline-pg", "archive"})
+SUITES = (
+    "sqlite",
+    "grpc",
+    "pipeline",
+    "pg",
+    "pipeline-pg",
+    "archive",
+    "deskmeter",
+    "heartbeats",
+)
+PG_SUITES = frozenset({"pg", "pipeline-pg", "archive", "deskmeter"})
 PIPELINE_SUITES = frozenset({"pipeline", "pipeline-pg"})
 SHAPES = ("live", "replay")
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -64,6 +78,8 @@ class Options:
     recording: Path = archive.RECORDING
     # fixed work per pipeline-pg run: more than into SQLite (it is faster), ~5 s each
     pg_batches: tuple[tuple[str, int], ...] = (("live", 300), ("replay", 160))
+    desk: DeskOptions = dataclasses.field(default_factory=DeskOptions)
+    heartbeats: HeartbeatOptions = dataclasses.field(default_factory=HeartbeatOptions)
 
     @property
     def pg_ingest(self) -> ingest.IngestOptions:
@@ -414,6 +430,24 @@ def _archive_run(
     return run
 
 
+def _deskmeter_jobs(
+    stack: contextlib.ExitStack,
+    opts: Options,
+    server: pg.PgServer,
+    workdir: Path,
+    progress: Progress,
+) -> list[Job]:
+    """The deskmeter jobs, on a history generated and loaded into both backends now (once
+    for all their runs; dropped when the suite ends)."""
+    task = progress.add_task("deskmeter: generating and loading the history", total=None)
+    bench = stack.enter_context(DeskBench(opts.desk, server, workdir))
+    for backend in ("sqlite", "pg"):
+        progress.update(task, description=f"deskmeter: loading the history into {backend}")
+        bench.url(backend)
+    progress.remove_task(task)
+    return [Job(m, run) for m, run in deskmeter_jobs(bench)]
+
+
 def run_jobs(jobs: list[Job], runs: int, workdir: Path, progress: Progress) -> None:
     task = progress.add_task("runs", total=runs * len(jobs))
     for i in range(runs):
@@ -519,6 +553,8 @@ def parse_args(argv: list[str]) -> tuple[Options, argparse.Namespace]:
         pg_batches=tuple((s, max(2, round(n * 0.4))) for s, n in defaults.pg_batches)
         if a.quick
         else defaults.pg_batches,
+        desk=defaults.desk.quick() if a.quick else defaults.desk,
+        heartbeats=defaults.heartbeats.scaled(0.25) if a.quick else defaults.heartbeats,
     )
     if a.docs is None:
         a.docs = not a.quick and a.only is None and not a.settings and a.runs is None
@@ -564,20 +600,25 @@ def main(argv: list[str] | None = None) -> int:
                 report.machine = dataclasses.replace(
                     report.machine, postgres=pg.describe_server(server)
                 )
-            make_jobs: dict[str, Callable[[], list[Job]]] = {
-                "sqlite": lambda: sqlite_jobs(opts),
-                "grpc": lambda: grpc_jobs(opts),
-                "pipeline": lambda: pipeline_jobs(opts),
+            make_jobs: dict[str, Callable[[contextlib.ExitStack], list[Job]]] = {
+                "sqlite": lambda _: sqlite_jobs(opts),
+                "grpc": lambda _: grpc_jobs(opts),
+                "pipeline": lambda _: pipeline_jobs(opts),
+                "heartbeats": lambda _: [Job(m, run) for m, run in heartbeat_jobs(opts.heartbeats)],
             }
             if server is not None:
                 make_jobs |= {
-                    "pg": lambda: pg_jobs(opts, server),
-                    "pipeline-pg": lambda: pipeline_pg_jobs(opts, server),
-                    "archive": lambda: archive_jobs(opts, server),
+                    "pg": lambda _: pg_jobs(opts, server),
+                    "pipeline-pg": lambda _: pipeline_pg_jobs(opts, server),
+                    "archive": lambda _: archive_jobs(opts, server),
+                    "deskmeter": lambda stack: _deskmeter_jobs(
+                        stack, opts, server, Path(tmp), progress
+                    ),
                 }
             for suite in (s for s in SUITES if s in opts.suites):
-                jobs = make_jobs[suite]()
-                run_jobs(jobs, opts.runs, Path(tmp), progress)
+                with contextlib.ExitStack() as suite_resources:
+                    jobs = make_jobs[suite](suite_resources)
+                    run_jobs(jobs, opts.runs, Path(tmp), progress)
                 report.measurements += [j.measurement for j in jobs]
             if opts.profiler != "none":
                 for suite in (s for s in SUITES if s in PIPELINE_SUITES & set(opts.suites)):

@@ -25,6 +25,9 @@ class Measurement:
     of the measurements of this run its rate is compared with, ``bytes_ceilings`` those its
     bytes per sample are compared with. ``facts`` are further figures from the runs' extras
     worth printing: (label, extra key, format spec); a numeric fact is the median over runs.
+    ``peers`` lists measurements of another product in this run (ActivityWatch's server),
+    shown as how many times theirs this rate is. A ``unit`` starting with "ms" makes the
+    rate a latency in milliseconds (lower is better).
     """
 
     key: str
@@ -39,6 +42,11 @@ class Measurement:
     reference: str = ""  # the figure measured.md gives for the same thing, if any
     bytes_ceilings: tuple[str, ...] = ()
     facts: tuple[tuple[str, str, str], ...] = ()
+    peers: tuple[str, ...] = ()
+
+    @property
+    def latency(self) -> bool:
+        return self.unit.startswith("ms")
 
     @property
     def median(self) -> float:
@@ -75,6 +83,7 @@ class Measurement:
             "unit": self.unit,
             "ceilings": list(self.ceilings),
             "bytes_ceilings": list(self.bytes_ceilings),
+            "peers": list(self.peers),
             "median": self.median,
             "min": self.low,
             "max": self.high,

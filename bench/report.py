@@ -18,6 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.deskmeter_report import deskmeter_sections
 from bench.machine import Machine
 from bench.model import Measurement
 from bench.profile import Profile, source_of
@@ -61,8 +62,15 @@ def rate(value: float) -> str:
     return f"{value:.0f}"
 
 
+def figure(m: Measurement, v: float) -> str:
+    """A figure of ``m`` as text: a rate (``81.2 k``) or a latency in ms (``0.074``)."""
+    if not m.latency:
+        return rate(v)
+    return f"{v:.3f}" if v < 10 else f"{v:.1f}"
+
+
 def _spread(m: Measurement) -> str:
-    return f"{rate(m.low)} - {rate(m.high)}" if len(m.runs) > 1 else "1 run"
+    return f"{figure(m, m.low)} - {figure(m, m.high)}" if len(m.runs) > 1 else "1 run"
 
 
 def _bytes_value(m: Measurement) -> float | None:
@@ -96,13 +104,30 @@ def _cpu(m: Measurement) -> str:
     return " / ".join(f"{v:.2f} {short}" for short, _, v in _cpu_parts(m))
 
 
-def _ratios(report: Report, m: Measurement) -> list[tuple[Measurement, float]]:
+def _ratios(
+    report: Report, m: Measurement, keys: tuple[str, ...] | None = None
+) -> list[tuple[Measurement, float]]:
+    """``m``'s median over each of its ceilings' (or ``keys``') in this run."""
     found = []
-    for key in m.ceilings:
+    for key in m.ceilings if keys is None else keys:
         ceiling = report.get(key)
         if ceiling is not None:
             found.append((ceiling, m.median / ceiling.median))
     return found
+
+
+def ratio_text(m: Measurement, c: Measurement, r: float, bold: bool = False) -> str:
+    """How ``m`` compares with ceiling ``c``: a share of a rate, a multiple of a latency."""
+    b = "**" if bold else ""
+    if m.latency:
+        return f"{b}{r:.1f}x{b} the time of {c.title} ({figure(c, c.median)} ms)"
+    return f"{b}{r:.1%}{b} of {c.title} ({rate(c.median)})"
+
+
+def peer_texts(report: Report, m: Measurement, bold: bool = False) -> list[str]:
+    """How many times each peer's rate ``m``'s is (same run)."""
+    b = "**" if bold else ""
+    return [f"{b}{r:.1f}x{b} {c.title} ({rate(c.median)})" for c, r in _ratios(report, m, m.peers)]
 
 
 def _bytes_ratios(report: Report, m: Measurement) -> list[tuple[Measurement, float]]:
@@ -128,8 +153,8 @@ def _fact(m: Measurement, key: str, spec: str) -> str:
 
 def print_report(report: Report, console: Console) -> None:
     table = Table(
-        title=f"sysmonstm ingest ({report.machine.cores} cores, {report.machine.cpu}); "
-        "samples/s, median of runs",
+        title=f"sysmonstm benchmarks ({report.machine.cores} cores, {report.machine.cpu}); "
+        "median of runs (rates per second, latencies p50 in ms)",
         title_justify="left",
     )
     table.add_column("measurement")
@@ -139,9 +164,14 @@ def print_report(report: Report, console: Console) -> None:
     table.add_column("CPU cores", justify="right")
     table.add_column("vs ceilings measured in this run")
     for m in report.measurements:
-        ratios = [f"{r:.1%} of {c.short}" for c, r in _ratios(report, m)]
+        ratios = [
+            f"{r:.1f}x the time of {c.short}" if m.latency else f"{r:.1%} of {c.short}"
+            for c, r in _ratios(report, m)
+        ]
         ratios += [f"{r:.2f}x the bytes of {c.short}" for c, r in _bytes_ratios(report, m)]
-        table.add_row(m.short, rate(m.median), _spread(m), _bytes(m), _cpu(m), "\n".join(ratios))
+        ratios += [f"{r:.1f}x {c.short}" for c, r in _ratios(report, m, m.peers)]
+        median = figure(m, m.median) + (" ms" if m.latency else "")
+        table.add_row(m.short, median, _spread(m), _bytes(m), _cpu(m), "\n".join(ratios))
     console.print(table)
     for run, p in report.profiles:
         console.print(profile_table(p, run.short))
@@ -176,13 +206,17 @@ def _bars(report: Report) -> list[str]:
         group = [c for c, _ in _ratios(report, m)] + [m]
         top = max(x.median for x in group)
         width = max(len(x.title) for x in group)
-        lines += [f"{x.title:<{width}}  {_bar(x.median, top)} {rate(x.median)}" for x in group]
+        lines += [
+            f"{x.title:<{width}}  {_bar(x.median, top)} {figure(x, x.median)}"
+            + (" ms" if x.latency else "")
+            for x in group
+        ]
         lines.append("")
     return lines[:-1] if lines else lines
 
 
 def _runs(m: Measurement) -> str:
-    return ", ".join(rate(r.rate) for r in m.runs)
+    return ", ".join(figure(m, r.rate) for r in m.runs)
 
 
 def _analysis(existing: str) -> str:
@@ -219,10 +253,11 @@ def _result_rows(report: Report) -> list[str]:
     ]
     for m in report.measurements:
         ratios = "; ".join(
-            f"**{r:.1%}** of {c.title} ({rate(c.median)})" for c, r in _ratios(report, m)
+            [ratio_text(m, c, r, bold=True) for c, r in _ratios(report, m)]
+            + peer_texts(report, m, bold=True)
         )
         rows.append(
-            f"| {m.title} | **{rate(m.median)} {m.unit}** | {_spread(m)} "
+            f"| {m.title} | **{figure(m, m.median)} {m.unit}** | {_spread(m)} "
             f"({len(m.runs)}) | {_bytes(m)} | {ratios or m.reference} |"
         )
     return rows
@@ -304,7 +339,12 @@ def _details(report: Report) -> list[str]:
             if value:
                 out.append(f"- {label}: {value}")
         for c, r in _ratios(report, m):
-            out.append(f"- {r:.1%} of {c.title} ({rate(c.median)} {c.unit}, this run)")
+            out.append(
+                f"- {ratio_text(m, c, r)}, this run"
+                if m.latency
+                else f"- {r:.1%} of {c.title} ({rate(c.median)} {c.unit}, this run)"
+            )
+        out += [f"- {text}, this run" for text in peer_texts(report, m)]
         if _bytes_value(m) is not None:
             out.append(f"- bytes per sample: {_bytes(m)}")
         for c, r in _bytes_ratios(report, m):
@@ -415,14 +455,16 @@ def write_markdown(report: Report, path: Path) -> None:
         "",
         "Run it with `make bench` or `python -m bench` (about ten minutes; it rewrites this "
         "page). `python -m bench --quick` takes one short run of each (a smoke test, page "
-        "untouched); `--only sqlite|grpc|pipeline|pg|pipeline-pg|archive` runs one suite "
+        "untouched); `--only sqlite|grpc|pipeline|pg|pipeline-pg|archive|deskmeter|heartbeats` "
+        "runs one suite "
         "(repeatable); `--set warm__synchronous=normal` (any `SYSMONSTM_` setting, repeatable) "
         "tries an aggregator knob; `--profiler py-spy|cprofile|none` picks the profiler "
         "(py-spy, if installed, needs no change to the aggregator). PostgreSQL is the "
         "machine's server on 127.0.0.1:5432 when it answers (trust auth, user postgres), else "
         "a throwaway one from `tests/servers.py` (`SYSMONSTM_TEST_OWN_SERVERS=1` forces that); "
         "every run gets a fresh database, dropped afterwards. Raw numbers of every run go to "
-        "`bench/results/` (not committed).",
+        "`bench/results/` (not committed). The heartbeats suite races ActivityWatch's own "
+        "aw-server, from the separate venv `make aw-venv` builds (`make bench` builds it).",
         "",
         "## Machine",
         "",
@@ -443,6 +485,7 @@ def write_markdown(report: Report, path: Path) -> None:
         lines += ["### Bytes per sample", "", *bytes_rows, "", _BYTES_TEXT, ""]
     if cold_rows:
         lines += ["### Warm and cold tiers, same data", "", *cold_rows, "", _COLD_TEXT, ""]
+    lines += deskmeter_sections(report)
     lines += [
         "## Each measurement",
         "",
