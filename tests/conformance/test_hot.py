@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -152,3 +153,18 @@ async def test_recent_documents_are_kept_for_the_window_only(hot: HotTier, clock
     clock.now = T0 + hot.window_ms + 10_000
     await hot.add_recent("deskmeter", [doc("a", T0 + 2000), doc("a", clock.now)])
     assert await hot.recent_docs("deskmeter", 0) == [doc("a", T0 + 50_000), doc("a", clock.now)]
+
+
+async def test_marked_keys_are_known_per_domain_until_they_expire(
+    hot: HotTier, clock: Clock
+) -> None:
+    """The fast duplicate check: what one process marks, any process sharing the tier
+    knows, for the time given (the backend's clock: Redis expires by its own)."""
+    await hot.remember("payments", ["stripe:evt_1", "stripe:evt_2"], ttl_ms=3_600_000)
+    await hot.remember("payments", ["paypal:WH-9"], ttl_ms=1)
+    assert await hot.known("payments", []) == set()
+    assert await hot.known("deskmeter", ["stripe:evt_1"]) == set()
+    clock.now += 1_000  # the memory backend's clock; Redis's own passes below
+    await asyncio.sleep(0.05)
+    found = await hot.known("payments", ["stripe:evt_1", "stripe:evt_2", "paypal:WH-9", "x"])
+    assert found == {"stripe:evt_1", "stripe:evt_2"}

@@ -87,6 +87,14 @@ class FlakyHot:
         await self._gate()
         return await self.mem.recent_docs(domain, since_ms)
 
+    async def remember(self, domain: str, keys: Sequence[str], ttl_ms: int) -> None:
+        await self._gate()
+        await self.mem.remember(domain, keys, ttl_ms)
+
+    async def known(self, domain: str, keys: Sequence[str]) -> set[str]:
+        await self._gate()
+        return await self.mem.known(domain, keys)
+
 
 @pytest.fixture
 def clock() -> Clock:
@@ -274,8 +282,10 @@ async def test_document_writes_are_skipped_and_reads_empty_while_degraded(
     await guard.add_recent("deskmeter", [doc("m1", T0 + 1000), doc("m2", T0 + 1000)])
     assert await guard.states("deskmeter") == []
     assert await guard.recent_docs("deskmeter", 0) == []
+    await guard.remember("payments", ["stripe:evt_1"], ttl_ms=60_000)
+    assert await guard.known("payments", ["stripe:evt_1"]) == set()  # a miss, never an error
     assert inner.calls == 0
-    assert guard.skipped_batches == 3
+    assert guard.skipped_batches == 4
 
 
 async def test_after_recovery_recent_docs_before_it_read_as_empty(

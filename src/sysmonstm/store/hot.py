@@ -74,3 +74,12 @@ class HotTier(Protocol):
         """The recent documents of ``domain`` from ``since_ms`` on (and within the window),
         oldest first."""
         ...
+
+    async def remember(self, domain: str, keys: Sequence[str], ttl_ms: int) -> None:
+        """Mark ``keys`` of ``domain`` as seen for ``ttl_ms`` (a fast duplicate check that
+        every process sharing the hot tier sees; marking again restarts the time)."""
+        ...
+
+    async def known(self, domain: str, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` are marked and not expired."""
+        ...

@@ -116,6 +116,14 @@ class GuardedHot:
         """As ``write``: through, or skipped and counted while degraded; never raises."""
         await self._write(lambda: self.inner.add_recent(domain, docs), len(docs))
 
+    async def remember(self, domain: str, keys: Sequence[str], ttl_ms: int) -> None:
+        """As ``write``: through, or skipped and counted while degraded; never raises."""
+        await self._write(lambda: self.inner.remember(domain, keys, ttl_ms), len(keys))
+
+    async def known(self, domain: str, keys: Sequence[str]) -> set[str]:
+        """Empty while degraded (a miss: the caller asks its exact store)."""
+        return await self._read(lambda: self.inner.known(domain, keys), set())
+
     async def _write(self, call: Callable[[], Awaitable[None]], count: int) -> None:
         if not count:
             return

@@ -55,6 +55,7 @@ class MemoryHot:
         self._states: dict[str, dict[str, HotDocument]] = {}
         # per domain: (time, member bytes, document), sorted as Redis sorts its members
         self._recent: dict[str, list[tuple[int, bytes, HotDocument]]] = {}
+        self._marks: dict[str, dict[str, int]] = {}  # per domain: key → expiry (ms)
 
     async def open(self) -> None:
         return None
@@ -63,6 +64,7 @@ class MemoryHot:
         self._sources.clear()
         self._states.clear()
         self._recent.clear()
+        self._marks.clear()
 
     async def write(self, batches: Sequence[SeriesBatch]) -> None:
         now = self._now_ms()
@@ -179,3 +181,23 @@ class MemoryHot:
     def _trim_recent(held: list[tuple[int, bytes, HotDocument]], cutoff: int) -> None:
         drop = bisect.bisect_left(held, cutoff, key=lambda e: e[0])
         del held[:drop]
+
+    # -- marks ---------------------------------------------------------------------------
+
+    async def remember(self, domain: str, keys: Sequence[str], ttl_ms: int) -> None:
+        marks = self._marks.setdefault(domain, {})
+        until = self._now_ms() + ttl_ms
+        for key in keys:
+            marks.pop(key, None)
+            marks[key] = until  # insertion order = expiry order (one ttl per caller)
+        now = self._now_ms()
+        while marks:
+            oldest, expiry = next(iter(marks.items()))
+            if expiry > now:
+                break
+            del marks[oldest]
+
+    async def known(self, domain: str, keys: Sequence[str]) -> set[str]:
+        marks = self._marks.get(domain, {})
+        now = self._now_ms()
+        return {k for k in keys if marks.get(k, 0) > now}

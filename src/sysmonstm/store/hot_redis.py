@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 from sysmonstm.errors import BackendError
 from sysmonstm.store.hot import HotDocument
 from sysmonstm.store.model import LatestValue, SeriesBatch, SeriesPoints, SourceState
-from sysmonstm.store.redis_docs import RedisDocs
+from sysmonstm.store.redis_docs import RedisDocs, mark_key
 from sysmonstm.store.redis_layout import (
     Keys,
     Layout,
@@ -342,3 +342,21 @@ class RedisHot:
         client = self._redis()
         async with self._calling("recent_docs"):
             return await self._docs.recent_docs(client, domain, since_ms)
+
+    async def remember(self, domain: str, keys: Sequence[str], ttl_ms: int) -> None:
+        if not keys:
+            return
+        client = self._redis()
+        async with self._calling("remember"):
+            pipe = client.pipeline(transaction=False)
+            for key in keys:
+                pipe.set(mark_key(self.keys.prefix, domain, key), b"1", px=ttl_ms)
+            await pipe.execute()
+
+    async def known(self, domain: str, keys: Sequence[str]) -> set[str]:
+        if not keys:
+            return set()
+        client = self._redis()
+        async with self._calling("known"):
+            found = await client.mget([mark_key(self.keys.prefix, domain, k) for k in keys])
+        return {k for k, v in zip(keys, found, strict=True) if v is not None}

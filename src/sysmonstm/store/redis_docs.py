@@ -5,6 +5,8 @@ Per domain, beside the series keys (``store/redis_layout.py``):
 - ``{prefix}hotdoc:{domain}:states`` hash: field = key, value = ``<time_ms> <JSON body>``;
   replaced by a script only when not newer than the document written, so a late write never
   wins. The hash expires ``expire_ms`` (a day) after the domain's last state write.
+- ``{prefix}hotmark:{domain}:{key}``: a mark (``remember`` / ``known``), a plain key with
+  its own expiry (SET PX), so marks expire one by one without a sweep.
 - ``{prefix}hotdoc:{domain}:recent`` sorted set: score = time, member = ``[time, key, body]``
   as canonical JSON (an equal document is the same member: replays are harmless); trimmed
   to the window on every write, expiring ``2 * window`` after the last one.
@@ -94,3 +96,7 @@ class RedisDocs:
         low = max(since_ms, self._now_ms() - self.window_ms)
         held = cast(list[bytes], await client.zrangebyscore(self.keys.recent(domain), low, "+inf"))
         return [from_member(packed) for packed in held]
+
+
+def mark_key(prefix: str, domain: str, key: str) -> str:
+    return f"{prefix}hotmark:{domain}:{key}"
