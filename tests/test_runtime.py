@@ -111,3 +111,27 @@ async def test_an_opening_still_running_at_close_is_cancelled(core: Core) -> Non
     await core.close()
     with pytest.raises(asyncio.CancelledError):
         await waiter
+
+
+class Store(Resource):
+    """A store (named by its URL) that fails its first opening."""
+
+    async def open(self) -> None:
+        self.log.append(f"open {self.name}")
+        if self.log.count(f"open {self.name}") == 1:
+            raise OSError("server restarting")
+
+
+async def test_warm_store_is_made_for_the_warm_url_and_closed_when_its_opening_fails(
+    core: Core,
+) -> None:
+    """Core.warm_store: a failed opening is closed (nothing leaks) and retried next time."""
+    log: list[str] = []
+    url = core.settings.warm.url
+    with pytest.raises(OSError, match="restarting"):
+        await core.warm_store("s", lambda u: Store(log, u))
+    assert log == [f"open {url}", f"close {url}"]
+    store = await core.warm_store("s", lambda u: Store(log, u))
+    assert await core.warm_store("s", lambda u: Store(log, u)) is store
+    await core.close()
+    assert log == [f"open {url}", f"close {url}", f"open {url}", f"close {url}"]

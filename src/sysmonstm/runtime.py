@@ -29,7 +29,12 @@ class Closeable(Protocol):
     async def close(self) -> None: ...
 
 
+class Openable(Closeable, Protocol):
+    async def open(self) -> None: ...
+
+
 R = TypeVar("R", bound=Closeable)
+S = TypeVar("S", bound=Openable)
 
 
 def retention_of(settings: Settings) -> Retention:
@@ -108,6 +113,22 @@ class Core:
             if failed and self._shared.get(name) is task:
                 del self._shared[name]
             raise
+
+    async def warm_store(self, name: str, make: Callable[[str], S]) -> S:
+        """``shared`` for a store in the warm tier's database: ``make(settings.warm.url)``
+        (not yet opened; typically picked by the URL's scheme), opened on first use. What a
+        failed opening did open (a pool, a thread) is closed again, so it cannot leak."""
+
+        async def opener() -> S:
+            store = make(self.settings.warm.url)
+            try:
+                await store.open()
+            except BaseException:
+                await store.close()
+                raise
+            return store
+
+        return await self.shared(name, opener)
 
     async def _close_shared(self) -> None:
         opened, self._shared = self._shared, {}

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
-from sysmonstm.errors import UnknownBackendError
 from sysmonstm.events.bus import Bus
+from sysmonstm.schemes import by_scheme
 
 BusFactory = Callable[[str], Bus]
 
@@ -40,9 +39,4 @@ BACKENDS: dict[str, BusFactory] = {
 def open_bus(url: str) -> Bus:
     """A bus for ``url`` (not yet started): ``memory://``, ``nats://``, ``redis://``,
     ``rediss://`` (see ``docs/bus.md``); a bad URL parameter raises ``ConfigError``."""
-    scheme = urlsplit(url).scheme
-    factory = BACKENDS.get(scheme)
-    if factory is None:
-        known = ", ".join(f"{s}://" for s in sorted(BACKENDS))
-        raise UnknownBackendError(f"no bus backend for {url!r}; known: {known}")
-    return factory(url)
+    return by_scheme("bus backend", url, BACKENDS)(url)

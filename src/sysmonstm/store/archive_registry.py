@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 from sysmonstm.config import ArchiveSettings
-from sysmonstm.errors import UnknownBackendError
+from sysmonstm.schemes import by_scheme
 from sysmonstm.store.archive import Archive, ObjectStore
 
 StoreFactory = Callable[[ArchiveSettings], ObjectStore]
@@ -29,11 +28,7 @@ STORES: dict[str, StoreFactory] = {"file": _file_store, "s3": _s3_store}
 
 def open_store(settings: ArchiveSettings) -> ObjectStore:
     """The object store ``settings.url`` names (not yet opened)."""
-    factory = STORES.get(urlsplit(settings.url).scheme)
-    if factory is None:
-        known = ", ".join(f"{s}://" for s in sorted(STORES))
-        raise UnknownBackendError(f"no archive backend for {settings.url!r}; known: {known}")
-    return factory(settings)
+    return by_scheme("archive backend", settings.url, STORES)(settings)
 
 
 def open_archive(settings: ArchiveSettings) -> Archive | None:

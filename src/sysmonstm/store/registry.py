@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
-from urllib.parse import urlsplit
 
-from sysmonstm.errors import UnknownBackendError
+from sysmonstm.schemes import by_scheme
 from sysmonstm.store.hot import HotTier
 from sysmonstm.store.model import Retention
 from sysmonstm.store.warm import WarmTier
 
-F = TypeVar("F")
 HotFactory = Callable[[str, int], HotTier]
 WarmFactory = Callable[[str, Retention], WarmTier]
 
@@ -52,19 +49,11 @@ WARM_BACKENDS: dict[str, WarmFactory] = {
 }
 
 
-def _pick(kind: str, url: str, table: dict[str, F]) -> F:
-    factory = table.get(urlsplit(url).scheme)
-    if factory is None:
-        known = ", ".join(f"{s}://" for s in sorted(table))
-        raise UnknownBackendError(f"no {kind} tier backend for {url!r}; known: {known}")
-    return factory
-
-
 def open_hot(url: str, window_ms: int = 300_000) -> HotTier:
     """A hot tier for ``url`` (not yet opened)."""
-    return _pick("hot", url, HOT_BACKENDS)(url, window_ms)
+    return by_scheme("hot tier backend", url, HOT_BACKENDS)(url, window_ms)
 
 
 def open_warm(url: str, retention: Retention | None = None) -> WarmTier:
     """A warm tier for ``url`` (not yet opened)."""
-    return _pick("warm", url, WARM_BACKENDS)(url, retention or Retention())
+    return by_scheme("warm tier backend", url, WARM_BACKENDS)(url, retention or Retention())

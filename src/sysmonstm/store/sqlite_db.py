@@ -12,6 +12,7 @@ Layout (chosen for bytes per sample and write speed, see docs/benchmarks.md):
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 
 from sysmonstm.errors import BackendError
@@ -20,9 +21,11 @@ from sysmonstm.store.partitions import partition_name
 
 SCHEMA_VERSION = 1
 PAGE_SIZE = 32768
+# schema versions, the warm tier's and those of the stores beside it in its file
+META_DDL = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 _DDL = [
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    META_DDL,
     """CREATE TABLE IF NOT EXISTS sources (
         id INTEGER PRIMARY KEY,
         domain TEXT NOT NULL,
@@ -92,6 +95,31 @@ def migrate(conn: sqlite3.Connection) -> None:
         conn.execute(
             "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _refuse_newer(conn: sqlite3.Connection, key: str, version: int, what: str) -> None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    if row is not None and int(row[0]) > version:
+        raise BackendError(f"{what} are at schema {row[0]}, newer than this sysmonstm")
+
+
+def migrate_tables(
+    conn: sqlite3.Connection, ddl: Iterable[str], *, key: str, version: int, what: str
+) -> None:
+    """Create what is missing of ``ddl`` (tables a store keeps beside the warm tier's) in
+    one transaction, their schema ``version`` kept in ``meta`` under ``key``; refuse
+    (``BackendError``, nothing created) tables written by a newer sysmonstm."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(META_DDL)
+        _refuse_newer(conn, key, version, what)
+        for stmt in ddl:
+            conn.execute(stmt)
+        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, str(version)))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -31,13 +31,12 @@ from sysmonstm.store.model import (
 )
 from sysmonstm.store.partition_import import check as check_import
 from sysmonstm.store.partitions import parse_partition
-from sysmonstm.store.pg_conn import PgDb
 from sysmonstm.store.pg_export import export_partition
 from sysmonstm.store.pg_import import import_partition
 from sysmonstm.store.pg_partitions import Partitions
 from sysmonstm.store.pg_read import LayoutCache
 from sysmonstm.store.pg_rollup import RollupJob
-from sysmonstm.store.pg_schema import migrate
+from sysmonstm.store.pg_store import PgStore
 from sysmonstm.store.pg_write import Writer
 
 _APPEND_RECORDS = """
@@ -51,7 +50,7 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class PgWarm:
+class PgWarm(PgStore):
     """Warm tier in one PostgreSQL database (see ``pg_schema`` for the layout).
 
     ``url`` is the connection URL with its password masked (safe to log). ``clock`` gives
@@ -67,8 +66,7 @@ class PgWarm:
         pool_size: int = 8,
         clock: Callable[[], int] = wall_clock_ms,
     ) -> None:
-        self.db = PgDb(url, max_size=pool_size)
-        self.url = self.db.masked
+        super().__init__(url, pool_size=pool_size)
         self.retention = retention or Retention()
         self.clock = clock
         self._parts = Partitions(self.db)
@@ -77,18 +75,8 @@ class PgWarm:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def open(self) -> None:
-        await self.db.open()
-        try:
-            async with self.db.tx("migrate") as conn:
-                await migrate(conn)
-            await self._parts.ensure_ahead(self.clock())
-        except BaseException:
-            await self.db.close()
-            raise
-
-    async def close(self) -> None:
-        await self.db.close()
+    async def _opened(self) -> None:
+        await self._parts.ensure_ahead(self.clock())
 
     # -- writes ----------------------------------------------------------------------------
 

@@ -6,16 +6,12 @@ leaves either all of a flush or none of it, and the watermark never runs ahead o
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
@@ -39,8 +35,7 @@ from sysmonstm.store.sqlite_export import export_partition
 from sysmonstm.store.sqlite_import import import_partition
 from sysmonstm.store.sqlite_read import SqliteReader
 from sysmonstm.store.sqlite_rollup import RollupJob
-
-T = TypeVar("T")
+from sysmonstm.store.sqlite_threads import SqliteThreads
 
 
 @dataclass(slots=True)
@@ -75,82 +70,33 @@ class SqliteWarm:
         self.url = url
         self.path = sqlite_path(url)
         self.retention = retention or Retention()
-        self._synchronous = synchronous
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="warm-writer")
-        self._readers = ThreadPoolExecutor(4, thread_name_prefix="warm-reader")
-        self._local = threading.local()
-        self._w: sqlite3.Connection | None = None
+        self._db = SqliteThreads(
+            self.path, "warm tier", SqliteReader, prefix="warm", synchronous=synchronous
+        )
         self._tables: set[str] = set()
         self._sources: dict[tuple[str, str], SourceRow] = {}
         self._series: dict[tuple[int, str], int] = {}
         self._layouts: dict[bytes, int] = {}
-        self._all_readers: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def open(self) -> None:
-        await self._on_writer(self._open_sync)
-
-    def _open_sync(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._w = db.connect(self.path, synchronous=self._synchronous)
-            db.migrate(self._w)
-        except (sqlite3.Error, OSError) as exc:
-            raise BackendError(f"cannot open warm tier {self.path}: {exc}") from exc
-        self._tables = db.existing_tables(self._w)
+        await self._db.open(db.migrate)
+        self._tables = await self._db.on_writer(lambda: db.existing_tables(self.conn))
 
     async def close(self) -> None:
-        if self._w is not None:
-            await self._on_writer(self._close_sync)
-        self._writer.shutdown(wait=True)
-        self._readers.shutdown(wait=True)
-        with self._lock:
-            for conn in self._all_readers:
-                conn.close()
-            self._all_readers.clear()
-
-    def _close_sync(self) -> None:
-        assert self._w is not None
-        self._w.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._w.close()
-        self._w = None
-
-    async def _on_writer(self, fn: Callable[[], T]) -> T:
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
-        except sqlite3.Error as exc:
-            raise BackendError(f"warm tier {self.path}: {exc}") from exc
-
-    async def _on_reader(self, fn: Callable[[SqliteReader], T]) -> T:
-        def run() -> T:
-            reader: SqliteReader | None = getattr(self._local, "reader", None)
-            if reader is None:
-                conn = db.connect(self.path, readonly=True)
-                with self._lock:
-                    self._all_readers.append(conn)
-                reader = SqliteReader(conn)
-                self._local.reader = reader
-            return fn(reader)
-
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._readers, run)
-        except sqlite3.Error as exc:
-            raise BackendError(f"warm tier {self.path}: {exc}") from exc
+        await self._db.close(checkpoint=True)
 
     @property
     def conn(self) -> sqlite3.Connection:
-        if self._w is None:
-            raise BackendError("warm tier is not open")
-        return self._w
+        return self._db.conn
 
     # -- writes ----------------------------------------------------------------------------
 
     async def write(self, batches: Sequence[SeriesBatch]) -> list[SeriesBatch]:
         if not batches:
             return []
-        return await self._on_writer(lambda: self._write_sync(batches))
+        return await self._db.on_writer(lambda: self._write_sync(batches))
 
     def _write_sync(self, batches: Sequence[SeriesBatch]) -> list[SeriesBatch]:
         conn = self.conn
@@ -308,10 +254,10 @@ class SqliteWarm:
             finally:
                 self._sources.clear()  # rollup progress moved; writes must mark late data
 
-        return await self._on_writer(run)
+        return await self._db.on_writer(run)
 
     async def enforce_retention(self, now_ms: int) -> dict[Tier, int]:
-        return await self._on_writer(lambda: self._retention_sync(now_ms))
+        return await self._db.on_writer(lambda: self._retention_sync(now_ms))
 
     def _retention_sync(self, now_ms: int) -> dict[Tier, int]:
         dropped = {Tier.RAW: 0, Tier.M1: 0, Tier.H1: 0}
@@ -331,7 +277,7 @@ class SqliteWarm:
     # -- partitions (for the archive) ------------------------------------------------------
 
     async def partitions(self) -> list[PartitionInfo]:
-        return await self._on_writer(self._partitions_sync)
+        return await self._db.on_writer(self._partitions_sync)
 
     def _partitions_sync(self) -> list[PartitionInfo]:
         found = [(name, parse_partition(name)) for name in db.existing_tables(self.conn)]
@@ -341,7 +287,7 @@ class SqliteWarm:
         )
 
     async def export_partition(self, name: str) -> pa.Table:
-        return await self._on_reader(lambda r: export_partition(r.conn, name))
+        return await self._db.on_reader(lambda r: export_partition(r.conn, name))
 
     async def drop_partition(self, name: str) -> None:
         def drop() -> None:
@@ -350,7 +296,7 @@ class SqliteWarm:
             self.conn.execute(f"DROP TABLE IF EXISTS {name}")
             self._tables.discard(name)
 
-        await self._on_writer(drop)
+        await self._db.on_writer(drop)
 
     async def import_partition(self, name: str, table: pa.Table) -> int:
         def run() -> int:
@@ -360,26 +306,22 @@ class SqliteWarm:
                 self._tables = db.existing_tables(self.conn)
                 self._sources.clear()  # first_ms moved, sources may be new
 
-        return await self._on_writer(run)
+        return await self._db.on_writer(run)
 
     # -- records ---------------------------------------------------------------------------
 
     async def append_records(self, records: Sequence[Record]) -> None:
         if records:
-            await self._on_writer(lambda: self._append_records_sync(records))
+            await self._db.on_writer(lambda: self._append_records_sync(records))
 
     def _append_records_sync(self, records: Sequence[Record]) -> None:
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany(
+        rows = [(r.kind, r.id, r.time_ms, r.key, json.dumps(r.body)) for r in records]
+        self._db.in_transaction(
+            lambda conn: conn.executemany(
                 "INSERT OR IGNORE INTO records (kind, id, time_ms, key, body) VALUES (?,?,?,?,?)",
-                [(r.kind, r.id, r.time_ms, r.key, json.dumps(r.body)) for r in records],
+                rows,
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        )
 
     async def records(
         self,
@@ -390,25 +332,25 @@ class SqliteWarm:
         key: str | None = None,
         limit: int = 1000,
     ) -> list[Record]:
-        return await self._on_reader(lambda r: r.records(kind, start_ms, end_ms, key, limit))
+        return await self._db.on_reader(lambda r: r.records(kind, start_ms, end_ms, key, limit))
 
     # -- reads -----------------------------------------------------------------------------
 
     async def stored_through(self, domain: str, source_id: str) -> int:
-        return await self._on_reader(lambda r: r.stored_through(domain, source_id))
+        return await self._db.on_reader(lambda r: r.stored_through(domain, source_id))
 
     async def sources(self, domain: str) -> list[SourceState]:
-        return await self._on_reader(lambda r: r.sources(domain))
+        return await self._db.on_reader(lambda r: r.sources(domain))
 
     async def series(self, domain: str, source_id: str) -> list[str]:
-        return await self._on_reader(lambda r: r.series(domain, source_id))
+        return await self._db.on_reader(lambda r: r.series(domain, source_id))
 
     async def latest(self, domain: str, source_id: str) -> list[LatestValue]:
-        return await self._on_reader(lambda r: r.latest(domain, source_id))
+        return await self._db.on_reader(lambda r: r.latest(domain, source_id))
 
     async def read(
         self, domain: str, source_id: str, series: str, start_ms: int, end_ms: int, tier: Tier
     ) -> SeriesPoints:
-        return await self._on_reader(
+        return await self._db.on_reader(
             lambda r: r.read(domain, source_id, series, start_ms, end_ms, tier)
         )

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
 
-from sysmonstm.errors import SysmonstmError, UnknownBackendError
+from sysmonstm.errors import SysmonstmError
+from sysmonstm.schemes import by_scheme
 
 if TYPE_CHECKING:
     from sysmonstm.runtime import Core
@@ -199,20 +199,11 @@ _BACKENDS = {"sqlite": _sqlite, "postgresql": _postgres, "postgres": _postgres}
 
 def open_aw_store(url: str) -> AwStore:
     """The ActivityWatch store in the database ``url`` names (not yet opened)."""
-    factory = _BACKENDS.get(urlsplit(url).scheme)
-    if factory is None:
-        known = ", ".join(f"{s}://" for s in sorted(_BACKENDS))
-        raise UnknownBackendError(f"no ActivityWatch store for {url!r}; known: {known}")
-    return factory(url)
+    return by_scheme("ActivityWatch store", url, _BACKENDS)(url)
 
 
 async def aw_store(core: Core) -> AwStore:
     """This process's ActivityWatch store, in the warm tier's database, opened on first use
     and closed with the Core."""
 
-    async def opener() -> AwStore:
-        store = open_aw_store(core.settings.warm.url)
-        await store.open()
-        return store
-
-    return await core.shared(AW_STORE, opener)
+    return await core.warm_store(AW_STORE, open_aw_store)

@@ -15,15 +15,9 @@ async def interval_store(core: Core) -> IntervalStore:
     """The interval store of this process, opened on first use, in the database the warm
     tier's URL names; closed with the Core. Every caller in one process gets the same one."""
 
-    async def opener() -> IntervalStore:
+    def make(url: str) -> IntervalStore:
         from sysmonstm.domains.deskmeter.stores import open_interval_store
 
-        store = open_interval_store(core.settings.warm.url)
-        try:
-            await store.open()
-        except BaseException:
-            await store.close()  # what did open (a pool, a thread) must not leak
-            raise
-        return store
+        return open_interval_store(url)
 
-    return await core.shared(INTERVAL_STORE, opener)
+    return await core.warm_store(INTERVAL_STORE, make)

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import sqlite3
 
-from sysmonstm.errors import BackendError
+from sysmonstm.store import sqlite_db
 
 SCHEMA_VERSION = 1
 _VERSION_KEY = "deskmeter_schema_version"
 
 _DDL = (
-    # the same statement as the warm tier's, whichever store opens the file first
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS desk_machines (
         id INTEGER PRIMARY KEY,
         key TEXT NOT NULL UNIQUE,
@@ -65,24 +63,8 @@ _DDL = (
 )
 
 
-def _check_version(conn: sqlite3.Connection) -> None:
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (_VERSION_KEY,)).fetchone()
-    if row is not None and int(row[0]) > SCHEMA_VERSION:
-        raise BackendError(f"deskmeter tables are at schema {row[0]}, newer than this sysmonstm")
-
-
 def migrate(conn: sqlite3.Connection) -> None:
     """Create what is missing; refuse tables written by a newer sysmonstm."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for stmt in _DDL:
-            conn.execute(stmt)
-        _check_version(conn)
-        conn.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
-            (_VERSION_KEY, str(SCHEMA_VERSION)),
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    sqlite_db.migrate_tables(
+        conn, _DDL, key=_VERSION_KEY, version=SCHEMA_VERSION, what="deskmeter tables"
+    )

@@ -15,28 +15,11 @@ from sysmonstm.domains.deskmeter.model import DeskBatch, Interval, MachineInfo, 
 from sysmonstm.domains.deskmeter.pg_intervals_write import close_silent, load_states, write_plan
 from sysmonstm.domains.deskmeter.plan import plan_apply
 from sysmonstm.domains.deskmeter.store import Applied
-from sysmonstm.store.pg_conn import PgDb
-from sysmonstm.store.pg_schema import migrate
+from sysmonstm.store.pg_store import PgStore
 
 
-class PgIntervals:
+class PgIntervals(PgStore):
     """Intervals, rollups and watermarks in one PostgreSQL database."""
-
-    def __init__(self, url: str, *, pool_size: int = 4) -> None:
-        self.db = PgDb(url, max_size=pool_size)
-        self.url = self.db.masked
-
-    async def open(self) -> None:
-        await self.db.open()
-        try:
-            async with self.db.tx("migrate") as conn:
-                await migrate(conn)
-        except BaseException:
-            await self.db.close()
-            raise
-
-    async def close(self) -> None:
-        await self.db.close()
 
     async def apply(self, batches: Sequence[DeskBatch]) -> list[Applied]:
         """See ``IntervalStore.apply``; ``ValueError`` (nothing written) for an event older

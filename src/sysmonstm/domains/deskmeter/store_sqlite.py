@@ -9,11 +9,8 @@ loop; sqlite3 errors become ``BackendError``.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from sysmonstm.domains.deskmeter import sqlite_schema
@@ -23,7 +20,7 @@ from sysmonstm.domains.deskmeter.sqlite_intervals_read import SqliteIntervalRead
 from sysmonstm.domains.deskmeter.sqlite_intervals_write import close_silent, load_states, write_plan
 from sysmonstm.domains.deskmeter.store import Applied
 from sysmonstm.errors import BackendError
-from sysmonstm.store import sqlite_db
+from sysmonstm.store.sqlite_threads import SqliteThreads
 from sysmonstm.store.warm_sqlite import sqlite_path
 
 T = TypeVar("T")
@@ -35,82 +32,27 @@ class SqliteIntervals:
     def __init__(self, url: str, *, synchronous: str = "full", readers: int = 4) -> None:
         self.url = url
         self.path = sqlite_path(url)
-        self._synchronous = synchronous
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="desk-writer")
-        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="desk-reader")
-        self._local = threading.local()
-        self._w: sqlite3.Connection | None = None
-        self._all_readers: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._db = SqliteThreads(
+            self.path,
+            "interval store",
+            SqliteIntervalReader,
+            prefix="desk",
+            synchronous=synchronous,
+            readers=readers,
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def open(self) -> None:
-        await self._on_writer(self._open_sync)
-
-    def _open_sync(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._w = sqlite_db.connect(self.path, synchronous=self._synchronous)
-            sqlite_schema.migrate(self._w)
-        except (sqlite3.Error, OSError) as exc:
-            raise BackendError(f"cannot open interval store {self.path}: {exc}") from exc
+        await self._db.open(sqlite_schema.migrate)
 
     async def close(self) -> None:
-        if self._w is not None:
-            await self._on_writer(self._close_sync)
-        self._writer.shutdown(wait=True)
-        self._readers.shutdown(wait=True)
-        with self._lock:
-            for conn in self._all_readers:
-                conn.close()
-            self._all_readers.clear()
-
-    def _close_sync(self) -> None:
-        assert self._w is not None
-        self._w.close()
-        self._w = None
-
-    @property
-    def _conn(self) -> sqlite3.Connection:
-        if self._w is None:
-            raise BackendError(f"interval store {self.path} is not open")
-        return self._w
-
-    async def _on_writer(self, fn: Callable[[], T]) -> T:
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
-        except sqlite3.Error as exc:
-            raise BackendError(f"interval store {self.path}: {exc}") from exc
+        await self._db.close()
 
     async def _on_reader(self, fn: Callable[[SqliteIntervalReader], T]) -> T:
-        if self._w is None:
+        if not self._db.is_open:
             raise BackendError(f"interval store {self.path} is not open")
-
-        def run() -> T:
-            reader: SqliteIntervalReader | None = getattr(self._local, "reader", None)
-            if reader is None:
-                conn = sqlite_db.connect(self.path, readonly=True)
-                with self._lock:
-                    self._all_readers.append(conn)
-                reader = self._local.reader = SqliteIntervalReader(conn)
-            return fn(reader)
-
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._readers, run)
-        except sqlite3.Error as exc:
-            raise BackendError(f"interval store {self.path}: {exc}") from exc
-
-    def _in_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = fn(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return result
+        return await self._db.on_reader(fn)
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -126,11 +68,11 @@ class SqliteIntervals:
             write_plan(conn, plan, ids)
             return plan.applied
 
-        return await self._on_writer(lambda: self._in_transaction(run))
+        return await self._db.on_writer(lambda: self._db.in_transaction(run))
 
     async def close_silent(self, now_ms: int) -> list[Interval]:
-        return await self._on_writer(
-            lambda: self._in_transaction(lambda conn: close_silent(conn, now_ms))
+        return await self._db.on_writer(
+            lambda: self._db.in_transaction(lambda conn: close_silent(conn, now_ms))
         )
 
     # -- reads -----------------------------------------------------------------------------

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 from sysmonstm.domains.deskmeter.store import IntervalStore
-from sysmonstm.errors import UnknownBackendError
+from sysmonstm.schemes import by_scheme
 
 IntervalFactory = Callable[[str], IntervalStore]
 
@@ -32,8 +31,4 @@ INTERVAL_BACKENDS: dict[str, IntervalFactory] = {
 
 def open_interval_store(url: str) -> IntervalStore:
     """An interval store for the warm tier URL ``url`` (not yet opened)."""
-    factory = INTERVAL_BACKENDS.get(urlsplit(url).scheme)
-    if factory is None:
-        known = ", ".join(f"{s}://" for s in sorted(INTERVAL_BACKENDS))
-        raise UnknownBackendError(f"no interval store backend for {url!r}; known: {known}")
-    return factory(url)
+    return by_scheme("interval store backend", url, INTERVAL_BACKENDS)(url)
