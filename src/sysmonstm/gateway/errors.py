@@ -22,8 +22,11 @@ log = structlog.get_logger(__name__)
 
 _STATUS_CODES = {
     400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     422: "invalid_request",
     429: "too_many",
     503: "unavailable",
@@ -61,7 +64,9 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = _STATUS_CODES.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail))
+    response = error_response(exc.status_code, code, str(exc.detail))
+    response.headers.update(exc.headers or {})  # such as a 401's WWW-Authenticate
+    return response
 
 
 async def _backend(request: Request, exc: Exception) -> JSONResponse:

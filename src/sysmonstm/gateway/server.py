@@ -13,6 +13,7 @@ from collections.abc import Callable, Generator
 
 import structlog
 import uvicorn
+from starlette.types import ASGIApp
 
 from sysmonstm.errors import ConfigError, SysmonstmError
 from sysmonstm.gateway.app import create_app
@@ -55,9 +56,25 @@ async def serve_gateway(
     ``on_ready`` receives the base URL once the port is bound (the real port when the
     setting asks for port 0). Raises ``SysmonstmError`` when the server cannot start.
     """
-    host, port = split_listen(core.settings.gateway.listen)
+    await serve_app(
+        create_app(core), core.settings.gateway.listen, stop, name="gateway", on_ready=on_ready
+    )
+
+
+async def serve_app(
+    app: ASGIApp,
+    listen: str,
+    stop: asyncio.Event,
+    *,
+    name: str,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve any ASGI ``app`` on ``listen`` (``HOST:PORT``) until ``stop`` is set, as the
+    gateway is served (also the payment adapters' webhook apps). ``on_ready`` receives the
+    base URL once bound; ``SysmonstmError`` when the server cannot start."""
+    host, port = split_listen(listen)
     config = uvicorn.Config(
-        create_app(core),
+        app,
         host=host,
         port=port,
         log_config=None,
@@ -68,7 +85,7 @@ async def serve_gateway(
         server_header=False,
     )
     server = _Server(config)
-    task = asyncio.create_task(server.serve_or_fail(), name="gateway")
+    task = asyncio.create_task(server.serve_or_fail(), name=name)
     stopping = asyncio.create_task(stop.wait())
     try:
         while not server.started:
@@ -79,7 +96,7 @@ async def serve_gateway(
             sock = server.servers[0].sockets[0].getsockname()
             shown = f"[{sock[0]}]" if ":" in sock[0] else sock[0]
             url = f"http://{shown}:{sock[1]}"
-            log.info("gateway listening", dashboard=f"{url}/", api=f"{url}/docs")
+            log.info(f"{name} listening", url=f"{url}/")
             if on_ready is not None:
                 on_ready(url)
         await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -88,4 +105,4 @@ async def serve_gateway(
         stopping.cancel()
         served = await task
     if not served:
-        raise SysmonstmError(f"gateway could not start on {core.settings.gateway.listen}")
+        raise SysmonstmError(f"{name} could not start on {listen}")

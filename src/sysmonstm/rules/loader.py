@@ -211,6 +211,13 @@ def _parse_rule(table: Mapping[str, Any], label: str, origin: str) -> Rule:
     return rule
 
 
+def parse_rule(table: Mapping[str, Any], label: str, origin: str = "<string>") -> Rule:
+    """One ``[[rule]]`` table as a checked ``Rule`` (``label`` names it in errors); raises
+    ``RuleError``. For domains that read the same rule language with keys of their own
+    (payment risk rules), so a condition means the same everywhere."""
+    return _parse_rule(table, label, origin)
+
+
 def parse_rules(text: str, origin: str = "<string>") -> list[Rule]:
     """The rules declared in TOML ``text``; ``origin`` names it in errors (a file path).
 

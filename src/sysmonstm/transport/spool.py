@@ -238,6 +238,13 @@ class Spool:
             self._cache_size -= len(data)
         return path
 
+    def sync(self) -> None:
+        """Fsync the open segment: every entry appended so far survives a power cut too (for
+        senders that confirm receipt upstream, such as webhook adapters, before an ack)."""
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
     def close(self) -> None:
         """Fsync the open segment and the acked mark. The spool must not be used after."""
         if self._file is not None:
