@@ -15,3 +15,12 @@ payments_app = typer.Typer(
 
 # Command modules register on ``payments_app`` when imported (they import this module, and
 # the global flags from ``sysmonstm.cli`` inside their commands). Add one line per module.
+
+from sysmonstm.domains.payments import (  # noqa: E402
+    cli_adapter,  # noqa: F401
+    cli_archive,  # noqa: F401
+    cli_audit,  # noqa: F401
+    cli_risk,  # noqa: F401
+    cli_simulate,  # noqa: F401
+    cli_tokens,  # noqa: F401
+)

@@ -189,6 +189,7 @@ class PaymentsSettings(_Section):
     pii_key: SecretStr | None = None  # AES-256-GCM key (base64, 32 bytes) for personal fields
     pii_key_file: Path | None = None
     tokens_file: Path | None = None  # API tokens: TOML [[token]] sha256, user, role
+    risk_rules: Path | None = None  # risk rule set (TOML); default: the shipped one
     spool_dir: Path | None = None  # default: <data_dir>/spool/payments
     stripe: StripeSettings = StripeSettings()
     paypal: PaypalSettings = PaypalSettings()

@@ -19,7 +19,7 @@ async def test_healthz_is_ok_when_every_backend_answers(client: httpx.AsyncClien
     body = res.json()
     assert body["status"] == "ok"
     assert body["checks"] == {"bus": "ok", "hot": "ok", "warm": "ok"}
-    assert body["domains"] == ["metrics", "deskmeter"]
+    assert body["domains"] == ["metrics", "deskmeter", "payments"]
     assert body["ws"] == {"clients": 0, "patterns": 0, "dropped": 0}
 
 

@@ -1,5 +1,6 @@
 // Boot: load hosts and alerts over REST, open the live socket, route between the overview
-// ("/"), host pages ("/host/<id>") and Deskmeter's calendar ("/deskmeter") without reloading.
+// ("/"), host pages ("/host/<id>"), Deskmeter's calendar ("/deskmeter") and the payment review
+// page ("/payments") without reloading.
 
 import "./style.css";
 import { fetchAlerts, fetchHosts } from "./api.js";
@@ -7,6 +8,7 @@ import { DeskmeterPage } from "./deskpage.js";
 import { HealthWatch } from "./health.js";
 import { HostPage } from "./hostpage.js";
 import { OverviewPage } from "./overview.js";
+import { PaymentsPage } from "./paymentspage.js";
 import { bindRangeButtons } from "./range.js";
 import { AlertStore, HostStore, clock } from "./store.js";
 import { LiveSocket } from "./ws.js";
@@ -22,6 +24,7 @@ function pageFor(path) {
   const m = path.match(/^\/host\/([^/]+)\/?$/);
   if (m) return new HostPage({ hosts, alerts }, decodeURIComponent(m[1]));
   if (/^\/deskmeter\/?$/.test(path)) return new DeskmeterPage();
+  if (/^\/payments\/?$/.test(path)) return new PaymentsPage();
   return new OverviewPage({ hosts, alerts, filterInput });
 }
 
@@ -30,7 +33,9 @@ function render() {
   page = pageFor(location.pathname);
   page.mount(app);
   for (const a of document.querySelectorAll(".pages a")) {
-    const here = a.dataset.page === (page instanceof DeskmeterPage ? "deskmeter" : "hosts");
+    const name =
+      page instanceof DeskmeterPage ? "deskmeter" : page instanceof PaymentsPage ? "payments" : "hosts";
+    const here = a.dataset.page === name;
     if (here) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 REGISTRY: dict[str, str] = {
     "metrics": "sysmonstm.domains.metrics.domain:DOMAIN",
     "deskmeter": "sysmonstm.domains.deskmeter.domain:DOMAIN",
+    "payments": "sysmonstm.domains.payments.domain:DOMAIN",
 }
 
 

@@ -18,6 +18,7 @@ Layout (chosen for bytes per sample and write speed; ``bench/pg.py`` measures it
   roll up again after late data), ``records`` (alert history and similar documents).
 - ``desk_machines``, ``desk_intervals``, ``desk_days``, ``desk_months``: Deskmeter's
   interval store (migration 2; written and read by ``domains/deskmeter/store_pg``).
+- ``pay_*``: the payment hub's ledger (migration 3; ``domains/payments/ledger_pg``).
 
 Times are Unix milliseconds (UTC) in ``bigint`` everywhere, as in the rest of sysmonstm.
 """
@@ -33,6 +34,7 @@ from sysmonstm.store.pg_conn import Conn
 # pg_advisory_xact_lock keys (any constants unique to sysmonstm)
 MIGRATION_LOCK = 0x5359_534D_0001
 PARTITION_LOCK = 0x5359_534D_0002
+PAYMENTS_LOCK = 0x5359_534D_0003  # held by each payment ledger write (one audit chain head)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,9 +176,86 @@ _DESKMETER = (
         PRIMARY KEY (machine_id, day, task, workspace, workspace_index, idle))""",
 )
 
+# The payment hub's ledger (``domains/payments/ledger_pg``; the same tables as its SQLite
+# ``ledger_schema``): events unique by event id, decisions, reviews, lists, the audit chain
+# (bodies as canonical JSON text, never jsonb, which would re-order keys under the hashes),
+# the outbox of bus events, and each adapter's stored sequence
+_PAYMENTS = (
+    """CREATE TABLE IF NOT EXISTS pay_transactions (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        event_id text NOT NULL UNIQUE,
+        processor text NOT NULL,
+        transaction_id text NOT NULL,
+        status text NOT NULL,
+        amount_minor bigint NOT NULL,
+        currency text NOT NULL,
+        time_ms bigint NOT NULL,
+        card_fingerprint text NOT NULL,
+        card_bin text NOT NULL,
+        card_last4 text NOT NULL,
+        card_country text NOT NULL,
+        country text NOT NULL,
+        ip_country text NOT NULL,
+        ip text NOT NULL,
+        email text NOT NULL,
+        customer_name text NOT NULL,
+        description text NOT NULL,
+        metadata text NOT NULL,
+        source text NOT NULL,
+        amount_base_minor bigint NOT NULL,
+        base_currency text NOT NULL,
+        recorded_ms bigint NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS pay_tx_card ON pay_transactions (card_fingerprint, time_ms)",
+    "CREATE INDEX IF NOT EXISTS pay_tx_time ON pay_transactions (time_ms, event_id)",
+    "CREATE INDEX IF NOT EXISTS pay_tx_payment ON pay_transactions (transaction_id)",
+    """CREATE TABLE IF NOT EXISTS pay_decisions (
+        event_id text PRIMARY KEY,
+        transaction_id text NOT NULL,
+        action integer NOT NULL,
+        hits text NOT NULL,
+        decided_ms bigint NOT NULL,
+        ruleset text NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS pay_decisions_action ON pay_decisions (action, decided_ms)",
+    """CREATE TABLE IF NOT EXISTS pay_reviews (
+        event_id text PRIMARY KEY,
+        verdict text NOT NULL,
+        analyst text NOT NULL,
+        note text NOT NULL,
+        reviewed_ms bigint NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS pay_lists (
+        kind text NOT NULL,
+        value text NOT NULL,
+        mode text NOT NULL,
+        note text NOT NULL,
+        added_by text NOT NULL,
+        added_ms bigint NOT NULL,
+        PRIMARY KEY (kind, value))""",
+    """CREATE TABLE IF NOT EXISTS pay_audit (
+        seq bigint PRIMARY KEY,
+        time_ms bigint NOT NULL,
+        kind text NOT NULL,
+        actor text NOT NULL,
+        subject text NOT NULL,
+        body text NOT NULL,
+        prev_hash text NOT NULL,
+        hash text NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS pay_outbox (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        topic text NOT NULL,
+        message_id text NOT NULL UNIQUE,
+        payload text NOT NULL,
+        created_ms bigint NOT NULL,
+        done_ms bigint)""",
+    "CREATE INDEX IF NOT EXISTS pay_outbox_pending ON pay_outbox (id) WHERE done_ms IS NULL",
+    """CREATE TABLE IF NOT EXISTS pay_sources (
+        source text PRIMARY KEY,
+        stored_through bigint NOT NULL)""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial layout", _INITIAL),
     Migration(2, "deskmeter intervals", _DESKMETER),
+    Migration(3, "payment ledger", _PAYMENTS),
 )
 LATEST = MIGRATIONS[-1].version
 
