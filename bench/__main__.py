@@ -3,7 +3,7 @@
     python -m bench                  all suites, 3 runs each, rewrites docs/benchmarks.md
     python -m bench --quick          1 short run each (smoke test), docs untouched
     python -m bench --only pipeline  one suite (repeatable): sqlite, grpc, pipeline, pg,
-                                     pipeline-pg, archive, deskmeter, heartbeats
+                                     pipeline-pg, archive, deskmeter, heartbeats, payments
     python -m bench --only pipeline --set warm__synchronous=normal   try a settings knob
 
 Runs of different measurements are interleaved (A1 B1 A2 B2 ...) so that a noisy minute on
@@ -39,6 +39,9 @@ from bench.deskmeter_queries import DeskBench, DeskOptions
 from bench.heartbeats import HeartbeatOptions
 from bench.machine import describe
 from bench.model import Measurement, Run
+from bench.payments import PaymentsOptions
+from bench.payments_jobs import payments_jobs
+from bench.payments_report import payments_sections, update_section
 from bench.procs import ROOT, BenchError
 from bench.report import Report, now, print_report, write_json, write_markdown
 from sysmonstm.config import WarmSettings
@@ -53,6 +56,7 @@ SUITES = (
     "archive",
     "deskmeter",
     "heartbeats",
+    "payments",
 )
 PG_SUITES = frozenset({"pg", "pipeline-pg", "archive", "deskmeter"})
 PIPELINE_SUITES = frozenset({"pipeline", "pipeline-pg"})
@@ -80,6 +84,7 @@ class Options:
     pg_batches: tuple[tuple[str, int], ...] = (("live", 300), ("replay", 160))
     desk: DeskOptions = dataclasses.field(default_factory=DeskOptions)
     heartbeats: HeartbeatOptions = dataclasses.field(default_factory=HeartbeatOptions)
+    payments: PaymentsOptions = dataclasses.field(default_factory=PaymentsOptions)
 
     @property
     def pg_ingest(self) -> ingest.IngestOptions:
@@ -555,7 +560,9 @@ def parse_args(argv: list[str]) -> tuple[Options, argparse.Namespace]:
         else defaults.pg_batches,
         desk=defaults.desk.quick() if a.quick else defaults.desk,
         heartbeats=defaults.heartbeats.scaled(0.25) if a.quick else defaults.heartbeats,
+        payments=defaults.payments.quick() if a.quick else defaults.payments,
     )
+    a.no_docs = a.docs is False  # said so: not even the payments section is written
     if a.docs is None:
         a.docs = not a.quick and a.only is None and not a.settings and a.runs is None
     return opts, a
@@ -605,6 +612,7 @@ def main(argv: list[str] | None = None) -> int:
                 "grpc": lambda _: grpc_jobs(opts),
                 "pipeline": lambda _: pipeline_jobs(opts),
                 "heartbeats": lambda _: [Job(m, run) for m, run in heartbeat_jobs(opts.heartbeats)],
+                "payments": lambda _: [Job(m, run) for m, run in payments_jobs(opts.payments)],
             }
             if server is not None:
                 make_jobs |= {
@@ -638,6 +646,11 @@ def main(argv: list[str] | None = None) -> int:
     if a.docs:
         write_markdown(report, DOCS)
         console.print(f"wrote {DOCS.relative_to(ROOT)}")
+    if "payments" in opts.suites and not a.no_docs and not a.quick:
+        # the payment hub's section alone, between its markers (issue 5, Done-when 7)
+        started = f"{report.started:%Y-%m-%d %H:%M} UTC"
+        update_section(DOCS, payments_sections(report, started, report.command))
+        console.print(f"wrote the payments section of {DOCS.relative_to(ROOT)}")
     return 0
 
 
