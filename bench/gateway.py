@@ -23,8 +23,8 @@ def start_gateway(
     settings = (("warm__url", warm_url),) if warm_url else ()
     env = aggregator_env(data, free_port(), settings)
     child = kids.start(name, [SYSMONSTM, "gateway", "--listen", "127.0.0.1:0"], env)
-    dashboard = str(child.wait_json("gateway listening", timeout=60.0)["dashboard"])
-    return child, dashboard.rstrip("/")
+    url = str(child.wait_json("gateway listening", timeout=60.0)["url"])
+    return child, url.rstrip("/")
 
 
 def start_aggregator(kids: Children, data: Path, name: str = "aggregator") -> tuple[Child, str]:
