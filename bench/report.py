@@ -453,8 +453,9 @@ def write_markdown(report: Report, path: Path) -> None:
         f"{report.runtime_s:.0f} s in all. Each figure is the median of its runs, with the "
         "lowest and highest run beside it.",
         "",
-        "Run it with `make bench` or `python -m bench` (about ten minutes; it rewrites this "
-        "page). `python -m bench --quick` takes one short run of each (a smoke test, page "
+        "Run it with `make bench` or `python -m bench` (about 14 minutes on the 2-core "
+        "reference machine; it rewrites this page). `python -m bench --quick` takes one "
+        "short run of each (a smoke test, page "
         "untouched); `--only sqlite|grpc|pipeline|pg|pipeline-pg|archive|deskmeter|heartbeats` "
         "runs one suite "
         "(repeatable); `--set warm__synchronous=normal` (any `SYSMONSTM_` setting, repeatable) "
