@@ -4,10 +4,8 @@ bus payloads, replays that change nothing, refusals that store nothing, silence.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +19,12 @@ from sysmonstm.domains.deskmeter.resources import interval_store
 from sysmonstm.events.testing import Capture
 from sysmonstm.runtime import Core
 from sysmonstm.transport.status import REJECTED_SEQ
-from sysmonstm.v1.common_pb2 import Ack
 from sysmonstm.v1.deskmeter_pb2 import DeskBatch
 from tests.aggregator_fixtures import running_aggregator
 from tests.conftest import free_port
 from tests.deskmeter.wire import HEARTBEAT, SWITCH, desk_batch, event
+from tests.ingest_stream import Outcome
+from tests.ingest_stream import exchange as exchange_on
 
 METHOD = "/sysmonstm.v1.DeskmeterIngest/Stream"
 BERLIN = "Europe/Berlin"
@@ -48,40 +47,9 @@ async def core(data_dir: Path) -> AsyncIterator[Core]:
         yield c
 
 
-@dataclass
-class Outcome:
-    acks: list[int]
-    code: grpc.StatusCode
-    details: str
-    trailing: tuple[tuple[str, str | bytes], ...]
-
-
 async def exchange(core: Core, batches: Iterable[DeskBatch | bytes]) -> Outcome:
     """Send ``batches`` on one stream, half-close, collect the acks and the final status."""
-    async with grpc.aio.insecure_channel(core.settings.aggregator.listen) as channel:
-        call = channel.stream_stream(
-            METHOD, request_serializer=lambda b: b, response_deserializer=Ack.FromString
-        )()
-
-        async def writer() -> None:
-            with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
-                for b in batches:
-                    await call.write(b if isinstance(b, bytes) else b.SerializeToString())
-                await call.done_writing()
-
-        sending = asyncio.create_task(writer())
-        acks: list[int] = []
-        with contextlib.suppress(grpc.aio.AioRpcError):
-            while (ack := await call.read()) is not grpc.aio.EOF:
-                assert isinstance(ack, Ack)
-                acks.append(ack.stored_through)
-        await sending
-        return Outcome(
-            acks,
-            await call.code(),
-            await call.details() or "",
-            tuple(await call.trailing_metadata() or ()),
-        )
+    return await exchange_on(core.settings.aggregator.listen, METHOD, batches)
 
 
 def interval(

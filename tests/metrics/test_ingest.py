@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -16,9 +14,10 @@ from sysmonstm.events.testing import Capture
 from sysmonstm.runtime import Core
 from sysmonstm.store.model import Tier
 from sysmonstm.transport.status import REJECTED_SEQ
-from sysmonstm.v1.common_pb2 import Ack
 from sysmonstm.v1.metrics_pb2 import MetricBatch
 from tests.aggregator_fixtures import aggregator_settings, metric_batch, running_aggregator
+from tests.ingest_stream import Outcome
+from tests.ingest_stream import exchange as exchange_on
 
 METHOD = "/sysmonstm.v1.MetricsIngest/Stream"
 
@@ -30,44 +29,9 @@ async def core(data_dir: Path) -> AsyncIterator[Core]:
         yield c
 
 
-@dataclass
-class Outcome:
-    acks: list[int]
-    code: grpc.StatusCode
-    details: str
-    trailing: tuple[tuple[str, str | bytes], ...]
-
-
 async def exchange(core: Core, batches: Iterable[MetricBatch | bytes]) -> Outcome:
-    """Send ``batches`` on one stream, half-close, collect the acks and the final status.
-
-    Writes and reads run side by side, as a collector's do; a write refused because the
-    server already ended the call is not an error of its own: the call's status says why.
-    """
-    async with grpc.aio.insecure_channel(core.settings.aggregator.listen) as channel:
-        call = channel.stream_stream(
-            METHOD, request_serializer=lambda b: b, response_deserializer=Ack.FromString
-        )()
-
-        async def writer() -> None:
-            with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
-                for b in batches:
-                    await call.write(b if isinstance(b, bytes) else b.SerializeToString())
-                await call.done_writing()
-
-        sending = asyncio.create_task(writer())
-        acks: list[int] = []
-        with contextlib.suppress(grpc.aio.AioRpcError):
-            while (ack := await call.read()) is not grpc.aio.EOF:
-                assert isinstance(ack, Ack)
-                acks.append(ack.stored_through)
-        await sending
-        return Outcome(
-            acks,
-            await call.code(),
-            await call.details() or "",
-            tuple(await call.trailing_metadata() or ()),
-        )
+    """Send ``batches`` on one stream, half-close, collect the acks and the final status."""
+    return await exchange_on(core.settings.aggregator.listen, METHOD, batches)
 
 
 async def raw_times(core: Core, machine: str) -> list[int]:

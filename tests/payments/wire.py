@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
-
 from sysmonstm.config import Settings, load_settings
-from sysmonstm.v1.common_pb2 import Ack, SourceIdentity
+from sysmonstm.v1.common_pb2 import SourceIdentity
 from sysmonstm.v1.payments_pb2 import Transaction, TransactionBatch
 from tests.conftest import free_port
+from tests.ingest_stream import Outcome
+from tests.ingest_stream import exchange as exchange_on
 
 METHOD = "/sysmonstm.v1.PaymentsIngest/Stream"
 PII_KEY = base64.b64encode(bytes(range(32))).decode()
@@ -71,36 +69,9 @@ def batch(source: str, seq: int, txs: Iterable[Transaction]) -> TransactionBatch
     )
 
 
-@dataclass
-class Outcome:
-    acks: list[int]
-    code: grpc.StatusCode
-    details: str
-    trailing: dict[str, str]
-
-
 async def exchange(address: str, batches: Iterable[TransactionBatch | bytes]) -> Outcome:
     """Send ``batches`` on one stream, half-close, collect the acks and the final status."""
-    async with grpc.aio.insecure_channel(address) as channel:
-        call = channel.stream_stream(
-            METHOD, request_serializer=lambda b: b, response_deserializer=Ack.FromString
-        )()
-
-        async def writer() -> None:
-            with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
-                for b in batches:
-                    await call.write(b if isinstance(b, bytes) else b.SerializeToString())
-                await call.done_writing()
-
-        sending = asyncio.create_task(writer())
-        acks: list[int] = []
-        with contextlib.suppress(grpc.aio.AioRpcError):
-            while (ack := await call.read()) is not grpc.aio.EOF:
-                assert isinstance(ack, Ack)
-                acks.append(ack.stored_through)
-        await sending
-        trailing = {str(k): str(v) for k, v in (await call.trailing_metadata() or ())}
-        return Outcome(acks, await call.code(), await call.details() or "", trailing)
+    return await exchange_on(address, METHOD, batches)
 
 
 async def eventually(probe: Any, timeout: float = 10.0, what: str = "condition") -> None:
