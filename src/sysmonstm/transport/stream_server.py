@@ -26,6 +26,10 @@ from sysmonstm.v1.common_pb2 import Ack
 
 log = structlog.get_logger(__name__)
 
+# before refusing a stream: how long the client may stay quiet, and at most how long we drain
+_DRAIN_QUIET_S = 0.05
+_DRAIN_MAX_S = 2.0
+
 Context = grpc.aio.ServicerContext[bytes, Ack]
 
 
@@ -117,6 +121,22 @@ class IngestStream:
             await call.stop_acks()
             self.open_streams -= 1
 
+    @staticmethod
+    async def _drain(context: Context) -> None:
+        """Read and drop what the client still has in flight (until it half-closes or goes
+        quiet, briefly) before ending the call: a status sent while the client is still
+        writing can reach it as INTERNAL, without our code and trailer (grpc/grpc#36066), and
+        the sender would back off instead of quarantining the refused batch."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _DRAIN_MAX_S
+        while (left := deadline - loop.time()) > 0:
+            try:
+                data: object = await asyncio.wait_for(context.read(), min(_DRAIN_QUIET_S, left))
+            except TimeoutError:
+                return
+            if data is grpc.aio.EOF:
+                return
+
     def _parse(self, data: bytes) -> object:
         try:
             return self.parse(data)
@@ -132,5 +152,6 @@ class IngestStream:
         log.warning(
             "batch rejected", kind=self.kind, peer=context.peer(), sequence=seq, reason=exc.reason
         )
+        await self._drain(context)
         context.set_trailing_metadata(((REJECTED_SEQ, str(seq)),))
         await context.abort(code, f"{self.kind} batch {seq} rejected: {exc.reason}")
