@@ -26,9 +26,15 @@ import grpc
 import psutil
 
 from bench.heartbeat_workload import desk_batches, machine_id
-from bench.loadgen import CONNECT_TIMEOUT_S, DRAIN_TIMEOUT_S, SEND_TIMEOUT_S, HostStream
+from bench.loadgen import (
+    DRAIN_TIMEOUT_S,
+    SEND_TIMEOUT_S,
+    HostStream,
+    check_streams,
+    cpu_seconds,
+    opened_streams,
+)
 from sysmonstm.transport.sender import SenderOptions
-from sysmonstm.v1.common_pb2 import Ack
 
 METHOD = "/sysmonstm.v1.DeskmeterIngest/Stream"
 
@@ -38,13 +44,6 @@ class _Watcher:
     """What ``HostStream`` names its stream by."""
 
     machine_id: str
-
-
-def _cpu(proc: psutil.Process | None) -> float:
-    if proc is None:
-        return 0.0
-    t = proc.cpu_times()
-    return float(t.user + t.system)
 
 
 async def run(
@@ -60,46 +59,17 @@ async def run(
         HostStream(_Watcher(machine_id(s)), desk_batches(s, count, start_ms, per_batch))  # type: ignore[arg-type]
         for s in range(sources)
     ]
-    options = [("grpc.use_local_subchannel_pool", 1)]  # one connection per watcher
-    channels = [grpc.aio.insecure_channel(target, options=options) for _ in streams]
-    readers: list[asyncio.Task[None]] = []
-    try:
-        await asyncio.wait_for(
-            asyncio.gather(*(c.channel_ready() for c in channels)), CONNECT_TIMEOUT_S
-        )
-        for st, channel in zip(streams, channels, strict=True):
-            st.call = channel.stream_stream(
-                METHOD, request_serializer=lambda b: b, response_deserializer=Ack.FromString
-            )()
-            readers.append(asyncio.create_task(st.read_acks()))
-
-        async def warm_up(st: HostStream) -> None:
-            await st.write(st.batches[0], window)
-            await st.wait_acked(1)
-
-        await asyncio.wait_for(asyncio.gather(*(warm_up(st) for st in streams)), CONNECT_TIMEOUT_S)
+    async with opened_streams(streams, target, METHOD, window) as readers:
         server = psutil.Process(server_pid) if server_pid else None
-        server0, own0 = _cpu(server), time.process_time()
+        server0, own0 = cpu_seconds(server), time.process_time()
         start = time.perf_counter()
         await asyncio.wait_for(
             asyncio.gather(*(st.send_all(window, None) for st in streams)), SEND_TIMEOUT_S
         )
         await asyncio.wait_for(asyncio.gather(*readers), DRAIN_TIMEOUT_S)
-        for st in streams:
-            assert st.call is not None
-            code = await st.call.code()
-            if code is not grpc.StatusCode.OK:
-                details = await st.call.details()
-                raise RuntimeError(f"{st.plan.machine_id}: stream ended {code.name}: {details}")
-            if st.acked != st.sent:
-                raise RuntimeError(f"{st.plan.machine_id}: {st.sent} sent, {st.acked} acked")
+        await check_streams(streams)
         wall = max(st.last_ack_at for st in streams) - start
-        server_cpu, own_cpu = _cpu(server) - server0, time.process_time() - own0
-    finally:
-        for task in readers:
-            task.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
-        await asyncio.gather(*(c.close() for c in channels), return_exceptions=True)
+        server_cpu, own_cpu = cpu_seconds(server) - server0, time.process_time() - own0
     timed = sources * (count - min(per_batch, count))  # the first batch of each is not timed
     return {
         "event": "desk loadgen done",

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,11 +90,58 @@ class HostStream:
         await self.call.done_writing()
 
 
-def _cpu_seconds(proc: psutil.Process | None) -> float:
+def cpu_seconds(proc: psutil.Process | None) -> float:
+    """CPU time a process has used so far (0 without one)."""
     if proc is None:
         return 0.0
     times = proc.cpu_times()
     return float(times.user + times.system)
+
+
+@contextlib.asynccontextmanager
+async def opened_streams(
+    streams: list[HostStream], target: str, method: str, window: int
+) -> AsyncIterator[list[asyncio.Task[None]]]:
+    """Each stream on its own connection to ``target``, its ack reader running, its first
+    batch sent and acked (so the server knows the source before any clock starts); yields
+    the readers; on exit stops them and closes the channels."""
+    # one connection per host: without a local subchannel pool, channels to one target share
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    channels = [grpc.aio.insecure_channel(target, options=options) for _ in streams]
+    readers: list[asyncio.Task[None]] = []
+    try:
+        await asyncio.wait_for(
+            asyncio.gather(*(c.channel_ready() for c in channels)), CONNECT_TIMEOUT_S
+        )
+        for st, channel in zip(streams, channels, strict=True):
+            st.call = channel.stream_stream(
+                method, request_serializer=lambda b: b, response_deserializer=Ack.FromString
+            )()
+            readers.append(asyncio.create_task(st.read_acks()))
+
+        async def warm_up(st: HostStream) -> None:
+            await st.write(st.batches[0], window)
+            await st.wait_acked(1)
+
+        await asyncio.wait_for(asyncio.gather(*(warm_up(st) for st in streams)), CONNECT_TIMEOUT_S)
+        yield readers
+    finally:
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        await asyncio.gather(*(c.close() for c in channels), return_exceptions=True)
+
+
+async def check_streams(streams: list[HostStream]) -> None:
+    """Raise unless every stream ended OK with every batch it sent acked."""
+    for st in streams:
+        assert st.call is not None
+        code = await st.call.code()
+        if code is not grpc.StatusCode.OK:
+            details = await st.call.details()
+            raise RuntimeError(f"{st.plan.machine_id}: stream ended {code.name}: {details}")
+        if st.acked != st.sent:
+            raise RuntimeError(f"{st.plan.machine_id}: {st.sent} sent, {st.acked} acked")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,27 +195,9 @@ async def generate(spec: LoadSpec) -> dict[str, Any]:
         for plan in (plan_host(i, shape, spec.batches, now_ms) for i in range(spec.hosts))
     ]
     build_s = time.perf_counter() - built
-    # one connection per host: without a local subchannel pool, channels to one target share
-    options = [("grpc.use_local_subchannel_pool", 1)]
-    channels = [grpc.aio.insecure_channel(spec.target, options=options) for _ in streams]
-    readers: list[asyncio.Task[None]] = []
-    try:
-        await asyncio.wait_for(
-            asyncio.gather(*(c.channel_ready() for c in channels)), CONNECT_TIMEOUT_S
-        )
-        for st, channel in zip(streams, channels, strict=True):
-            st.call = channel.stream_stream(
-                METHOD, request_serializer=lambda b: b, response_deserializer=Ack.FromString
-            )()
-            readers.append(asyncio.create_task(st.read_acks()))
-
-        async def warm_up(st: HostStream) -> None:
-            await st.write(st.batches[0], window)
-            await st.wait_acked(1)
-
-        await asyncio.wait_for(asyncio.gather(*(warm_up(st) for st in streams)), CONNECT_TIMEOUT_S)
+    async with opened_streams(streams, spec.target, METHOD, window) as readers:
         server = psutil.Process(spec.server_pid) if spec.server_pid else None
-        server_cpu0, own_cpu0 = _cpu_seconds(server), time.process_time()
+        server_cpu0, own_cpu0 = cpu_seconds(server), time.process_time()
         print(json.dumps({"event": "loadgen timing"}), flush=True)  # a profiler may attach
         start = time.perf_counter()
         deadline = None if cycle_seconds is None else start + cycle_seconds
@@ -176,22 +207,10 @@ async def generate(spec: LoadSpec) -> dict[str, Any]:
         )
         sent_by = time.perf_counter()
         await asyncio.wait_for(asyncio.gather(*readers), DRAIN_TIMEOUT_S)
-        for st in streams:
-            assert st.call is not None
-            code = await st.call.code()
-            if code is not grpc.StatusCode.OK:
-                details = await st.call.details()
-                raise RuntimeError(f"{st.plan.machine_id}: stream ended {code.name}: {details}")
-            if st.acked != st.sent:
-                raise RuntimeError(f"{st.plan.machine_id}: {st.sent} sent, {st.acked} acked")
+        await check_streams(streams)
         done = max(st.last_ack_at for st in streams)
         wall = done - start
-        server_cpu, own_cpu = _cpu_seconds(server) - server_cpu0, time.process_time() - own_cpu0
-    finally:
-        for task in readers:
-            task.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
-        await asyncio.gather(*(c.close() for c in channels), return_exceptions=True)
+        server_cpu, own_cpu = cpu_seconds(server) - server_cpu0, time.process_time() - own_cpu0
     timed_batches = sum(st.sent - 1 for st in streams)
     samples = timed_batches * shape.samples
     return {
