@@ -34,16 +34,21 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import archive, ingest, pg, profile, sqlite_ceiling
+from bench.collector_jobs import collector_jobs
 from bench.deskmeter_jobs import deskmeter_jobs, heartbeat_jobs
 from bench.deskmeter_queries import DeskBench, DeskOptions
 from bench.heartbeats import HeartbeatOptions
+from bench.latency_jobs import latency_jobs
 from bench.machine import describe
 from bench.model import Measurement, Run
 from bench.payments import PaymentsOptions
 from bench.payments_jobs import payments_jobs
 from bench.payments_report import payments_sections, update_section
 from bench.procs import ROOT, BenchError
+from bench.queries_jobs import queries_jobs
 from bench.report import Report, now, print_report, write_json, write_markdown
+from bench.rules_jobs import rules_jobs
+from bench.suite import SuiteContext, SuiteJobs
 from sysmonstm.config import WarmSettings
 from sysmonstm.logs import configure_logging
 
@@ -57,8 +62,12 @@ SUITES = (
     "deskmeter",
     "heartbeats",
     "payments",
+    "latency",
+    "collector",
+    "queries",
+    "rules",
 )
-PG_SUITES = frozenset({"pg", "pipeline-pg", "archive", "deskmeter"})
+PG_SUITES = frozenset({"pg", "pipeline-pg", "archive", "deskmeter", "queries"})
 PIPELINE_SUITES = frozenset({"pipeline", "pipeline-pg"})
 SHAPES = ("live", "replay")
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -97,6 +106,7 @@ class Job:
 
     measurement: Measurement
     run: Callable[[Path, int], Run]
+    runs: int | None = None  # the suite's own run count, if it sets one
 
 
 def _sqlite_run(case: sqlite_ceiling.SqliteCase, seconds: float) -> Callable[[Path, int], Run]:
@@ -453,10 +463,17 @@ def _deskmeter_jobs(
     return [Job(m, run) for m, run in deskmeter_jobs(bench)]
 
 
+def _suite_jobs(found: SuiteJobs) -> list[Job]:
+    return [Job(m, run, found.runs) for m, run in found.jobs]
+
+
 def run_jobs(jobs: list[Job], runs: int, workdir: Path, progress: Progress) -> None:
-    task = progress.add_task("runs", total=runs * len(jobs))
-    for i in range(runs):
-        for job in jobs:
+    def count(job: Job) -> int:
+        return runs if job.runs is None else min(runs, job.runs)
+
+    task = progress.add_task("runs", total=sum(count(j) for j in jobs))
+    for i in range(max((count(j) for j in jobs), default=0)):
+        for job in (j for j in jobs if i < count(j)):
             progress.update(task, description=f"{job.measurement.short} ({i + 1}/{runs})")
             d = workdir / f"{job.measurement.key}-{i}"
             d.mkdir()
@@ -623,11 +640,24 @@ def main(argv: list[str] | None = None) -> int:
                         stack, opts, server, Path(tmp), progress
                     ),
                 }
+
+            def context(stack: contextlib.ExitStack) -> SuiteContext:
+                return SuiteContext(stack, Path(tmp), a.quick, server)
+
+            make_jobs |= {
+                "latency": lambda stack: _suite_jobs(latency_jobs(context(stack))),
+                "collector": lambda stack: _suite_jobs(collector_jobs(context(stack))),
+                "rules": lambda stack: _suite_jobs(rules_jobs(context(stack))),
+            }
+            if server is not None:
+                make_jobs["queries"] = lambda stack: _suite_jobs(queries_jobs(context(stack)))
             for suite in (s for s in SUITES if s in opts.suites):
+                started = time.monotonic()
                 with contextlib.ExitStack() as suite_resources:
                     jobs = make_jobs[suite](suite_resources)
                     run_jobs(jobs, opts.runs, Path(tmp), progress)
                 report.measurements += [j.measurement for j in jobs]
+                report.suite_seconds[suite] = time.monotonic() - started
             if opts.profiler != "none":
                 for suite in (s for s in SUITES if s in PIPELINE_SUITES & set(opts.suites)):
                     progress.add_task(f"{suite}: aggregator under {opts.profiler}", total=None)

@@ -38,6 +38,7 @@ class Report:
     measurements: list[Measurement]
     profiles: list[tuple[Measurement, Profile]] = field(default_factory=list)
     runtime_s: float = 0.0
+    suite_seconds: dict[str, float] = field(default_factory=dict)  # wall time of each suite
 
     def get(self, key: str) -> Measurement | None:
         return next((m for m in self.measurements if m.key == key), None)
@@ -47,6 +48,7 @@ class Report:
             "started": self.started.isoformat(),
             "command": self.command,
             "runtime_s": self.runtime_s,
+            "suite_seconds": self.suite_seconds,
             "machine": self.machine.as_dict(),
             "measurements": [m.as_json() for m in self.measurements],
             "profiles": [{"run": run.as_json(), "profile": asdict(p)} for run, p in self.profiles],
@@ -450,8 +452,8 @@ def write_markdown(report: Report, path: Path) -> None:
         "same machine, minutes apart.",
         "",
         f"Run: {report.started:%Y-%m-%d %H:%M} UTC, `{report.command}`, "
-        f"{report.runtime_s:.0f} s in all. Each figure is the median of its runs, with the "
-        "lowest and highest run beside it.",
+        f"{report.runtime_s:.0f} s in all ({_suite_times(report)}). Each figure is the "
+        "median of its runs, with the lowest and highest run beside it.",
         "",
         "Run it with `make bench` or `python -m bench` (about 14 minutes on the 2-core "
         "reference machine; it rewrites this page). `python -m bench --quick` takes one "
@@ -503,6 +505,10 @@ def write_markdown(report: Report, path: Path) -> None:
         "",
     ]
     path.write_text("\n".join(lines))
+
+
+def _suite_times(report: Report) -> str:
+    return ", ".join(f"{name} {secs:.0f} s" for name, secs in report.suite_seconds.items())
 
 
 def write_json(report: Report, directory: Path) -> Path:
