@@ -652,12 +652,12 @@ def main(argv: list[str] | None = None) -> int:
             if server is not None:
                 make_jobs["queries"] = lambda stack: _suite_jobs(queries_jobs(context(stack)))
             for suite in (s for s in SUITES if s in opts.suites):
-                started = time.monotonic()
+                suite_start = time.monotonic()
                 with contextlib.ExitStack() as suite_resources:
                     jobs = make_jobs[suite](suite_resources)
                     run_jobs(jobs, opts.runs, Path(tmp), progress)
                 report.measurements += [j.measurement for j in jobs]
-                report.suite_seconds[suite] = time.monotonic() - started
+                report.suite_seconds[suite] = time.monotonic() - suite_start
             if opts.profiler != "none":
                 for suite in (s for s in SUITES if s in PIPELINE_SUITES & set(opts.suites)):
                     progress.add_task(f"{suite}: aggregator under {opts.profiler}", total=None)
