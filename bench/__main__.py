@@ -49,6 +49,7 @@ from bench.queries_jobs import queries_jobs
 from bench.report import Report, now, print_report, write_json, write_markdown
 from bench.rules_jobs import rules_jobs
 from bench.suite import SuiteContext, SuiteJobs
+from bench.targets_report import targets_section
 from sysmonstm.config import WarmSettings
 from sysmonstm.logs import configure_logging
 
@@ -71,6 +72,7 @@ PG_SUITES = frozenset({"pg", "pipeline-pg", "archive", "deskmeter", "queries"})
 PIPELINE_SUITES = frozenset({"pipeline", "pipeline-pg"})
 SHAPES = ("live", "replay")
 DOCS = ROOT / "docs" / "benchmarks.md"
+CHARTS = ROOT / "docs" / "bench"  # a PNG per issue-6 target
 RESULTS = ROOT / "bench" / "results"
 
 _SHAPE_TEXT = {
@@ -674,7 +676,7 @@ def main(argv: list[str] | None = None) -> int:
     saved = write_json(report, RESULTS)
     console.print(f"raw results: {saved.relative_to(ROOT)}; took {report.runtime_s:.0f} s")
     if a.docs:
-        write_markdown(report, DOCS)
+        write_markdown(report, DOCS, targets_section(report, CHARTS, DOCS))
         console.print(f"wrote {DOCS.relative_to(ROOT)}")
     if "payments" in opts.suites and not a.no_docs and not a.quick:
         # the payment hub's section alone, between its markers (issue 5, Done-when 7)

@@ -440,7 +440,8 @@ _COLD_TEXT = (
 )
 
 
-def write_markdown(report: Report, path: Path) -> None:
+def write_markdown(report: Report, path: Path, targets: list[str] | None = None) -> None:
+    """The whole page; ``targets`` is the *Targets* section's lines (bench.targets_report)."""
     existing = path.read_text() if path.exists() else ""
     m = report.machine
     bytes_rows, cold_rows = _bytes_rows(report), _cold_rows(report)
@@ -469,6 +470,7 @@ def write_markdown(report: Report, path: Path) -> None:
         "`bench/results/` (not committed). The heartbeats suite races ActivityWatch's own "
         "aw-server, from the separate venv `make aw-venv` builds (`make bench` builds it).",
         "",
+        *(targets or []),
         "## Machine",
         "",
         *_machine_rows(m),
