@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from sysmonstm.errors import BackendError, InvalidInputError
-from sysmonstm.pipeline import Outcome, Pipeline, PipelineOptions
+from sysmonstm.pipeline import Outcome, Pipeline, PipelineOptions, PublishPoint
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,39 @@ async def test_batches_are_stored_published_and_watermarked(running: tuple) -> N
     assert await asyncio.wait_for(pipe.wait_stored("a", 4), 5) == 5
     assert [i.seq for i in stages.stored] == [1, 2, 3, 4, 5]
     assert [i.seq for i in stages.published] == [1, 2, 3, 4, 5]
+
+
+async def test_by_default_nothing_is_published_before_it_is_stored(running: tuple) -> None:
+    pipe, stages = running
+    stages.gate.clear()
+    await pipe.submit(Item("a", 1))
+    await asyncio.sleep(0.1)
+    assert stages.published == []
+    stages.gate.set()
+    await asyncio.wait_for(pipe.wait_stored("a", 0), 5)
+    assert [i.seq for i in stages.published] == [1]
+
+
+async def test_publishing_on_acceptance_publishes_each_new_batch_once_before_storing() -> None:
+    stages = ListStages()
+    stages.gate.clear()
+    options = PipelineOptions(queue_batches=4, flush_age_s=0.01, publish=PublishPoint.ACCEPTED)
+    pipe: Pipeline[Item] = Pipeline(stages, options)
+    task = asyncio.create_task(pipe.run())
+    try:
+        await pipe.submit(Item("a", 1))
+        await pipe.submit(Item("a", 2))
+        assert (await pipe.submit(Item("a", 2))).outcome is Outcome.DUPLICATE
+        assert [i.seq for i in stages.published] == [1, 2]
+        assert stages.stored == []
+        stages.gate.set()
+        await asyncio.wait_for(pipe.wait_stored("a", 1), 5)
+        assert (await pipe.submit(Item("a", 1))).outcome is Outcome.DUPLICATE
+        assert [i.seq for i in stages.stored] == [1, 2]
+        assert [i.seq for i in stages.published] == [1, 2]  # not again once stored
+    finally:
+        pipe.stop()
+        await asyncio.wait_for(task, 10)
 
 
 async def test_sequences_at_or_below_the_mark_are_duplicates(running: tuple) -> None:

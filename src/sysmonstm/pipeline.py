@@ -5,6 +5,15 @@ sent them and with which sequence, how to store and publish them). Queues are bo
 the store is slow the queue fills, ``submit`` waits, the gRPC handler stops reading, and HTTP/2
 flow control pushes back on the sender. A failing store is retried with backoff, never
 dropped; the sender keeps its batches until they are acknowledged.
+
+When batches are published is the domain's choice (``PipelineOptions.publish``): once stored
+(the default: what is published is durable, and can carry what the store decided, as the
+payment hub's decisions do), or as soon as a batch is accepted, i.e. valid, new and queued
+(a live view then never waits for the warm tier: its batching, its commits, its rollups). A
+batch published on acceptance is stored afterwards or, if the aggregator dies first, sent
+again by its source and published again: such a domain gives each batch an event id of its
+own (source and sequence), so buses with dedupe and subscribers that skip ids seen before
+take it once.
 """
 
 from __future__ import annotations
@@ -54,6 +63,13 @@ class Stages(Protocol[B]):
     async def publish(self, batches: Sequence[B]) -> None: ...
 
 
+class PublishPoint(enum.Enum):
+    """When the pipeline hands batches to ``Stages.publish``."""
+
+    STORED = "stored"  # after the durable write, the batches that were new
+    ACCEPTED = "accepted"  # each batch once valid, new and queued, before it is stored
+
+
 class Outcome(enum.Enum):
     QUEUED = "queued"
     DUPLICATE = "duplicate"
@@ -73,6 +89,7 @@ class PipelineOptions:
     flush_age_s: float = 0.02
     retry_base_s: float = 0.1
     retry_cap_s: float = 5.0
+    publish: PublishPoint = PublishPoint.STORED
 
 
 class Pipeline(Generic[B]):
@@ -90,7 +107,8 @@ class Pipeline(Generic[B]):
         self.stats = {"batches": 0, "items": 0, "duplicates": 0, "flushes": 0, "retries": 0}
 
     async def submit(self, raw: object, *, expect_source: str | None = None) -> Admission:
-        """Validate, normalize and dedupe one batch, then queue it (waits while full).
+        """Validate, normalize and dedupe one batch, then queue it (waits while full); with
+        ``PublishPoint.ACCEPTED``, publish it then.
 
         ``expect_source`` (a stream's first source) refuses a batch from another source.
         """
@@ -112,6 +130,8 @@ class Pipeline(Generic[B]):
             if self._accepted.get(source) == seq:
                 self._accepted[source] = before  # so its replay is not mistaken for a duplicate
             raise
+        if self.options.publish is PublishPoint.ACCEPTED:
+            await self._publish([batch])
         return Admission(Outcome.QUEUED, source, seq)
 
     async def stored_through(self, source: str) -> int:
@@ -186,11 +206,14 @@ class Pipeline(Generic[B]):
             event = self._moved.pop(source, None)
             if event is not None:
                 event.set()
-        if stored:
-            try:
-                await self.stages.publish(stored)
-            except SysmonstmError as exc:  # stored is what counts; a live view can miss one
-                log.error("publish failed", error=str(exc), batches=len(stored))
+        if stored and self.options.publish is PublishPoint.STORED:
+            await self._publish(stored)
+
+    async def _publish(self, batches: Sequence[B]) -> None:
+        try:
+            await self.stages.publish(batches)
+        except SysmonstmError as exc:  # storing is what counts; a live view can miss one
+            log.error("publish failed", error=str(exc), batches=len(batches))
 
     async def _retrying(self, op: Callable[[], Awaitable[Sequence[B]]]) -> Sequence[B]:
         delay = self.options.retry_base_s

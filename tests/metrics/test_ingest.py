@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 
 import grpc
@@ -12,7 +12,7 @@ import pytest
 
 from sysmonstm.events.testing import Capture
 from sysmonstm.runtime import Core
-from sysmonstm.store.model import Tier
+from sysmonstm.store.model import SeriesBatch, Tier
 from sysmonstm.transport.status import REJECTED_SEQ
 from sysmonstm.v1.metrics_pb2 import MetricBatch
 from tests.aggregator_fixtures import aggregator_settings, metric_batch, running_aggregator
@@ -49,9 +49,35 @@ async def test_a_stream_is_stored_published_and_acknowledged(core: Core) -> None
     assert await raw_times(core, "web-1") == [t0 + i * 1000 for i in range(1, 21)]
     event = await capture.wait_for(lambda e: e.payload["seq"] == 20)
     assert event.topic == "metrics.web-1"
+    assert event.id == "metrics:web-1:20"  # the same id whenever batch 20 is published
     assert event.payload["host"] == "host-web-1"
     assert event.payload["series"] == ["cpu.used", 'disk.used_pct{mount="/"}']
     assert event.payload["values"] == [[1.0, 2.0]]
+    await capture.close()
+
+
+async def test_a_batch_reaches_the_bus_before_the_warm_tier_has_written_it(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    capture = await Capture.start(core.bus, "metrics.*")
+    gate = asyncio.Event()
+    write = core.warm.write
+
+    async def held(batches: Sequence[SeriesBatch]) -> Sequence[SeriesBatch]:
+        await gate.wait()
+        return await write(batches)
+
+    monkeypatch.setattr(core.warm, "write", held)
+    t0 = time.time_ns() // 1_000_000 - 60_000
+    sending = asyncio.create_task(exchange(core, [metric_batch("web-5", 1, t_ms=t0)]))
+    event = await capture.wait_for(lambda e: e.payload["source"] == "web-5")
+    assert event.payload["times_ms"] == [t0]
+    assert await core.warm.stored_through("metrics", "web-5") == 0
+    gate.set()
+    out = await sending
+    assert out.code is grpc.StatusCode.OK
+    assert out.acks == [1]
+    assert await raw_times(core, "web-5") == [t0]
     await capture.close()
 
 
