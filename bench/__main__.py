@@ -169,8 +169,6 @@ def _sqlite_measurement(case: sqlite_ceiling.SqliteCase, ours: bool) -> Measurem
 def sqlite_jobs(opts: Options) -> list[Job]:
     default_sync = WarmSettings().synchronous
     cases = [sqlite_ceiling.SqliteCase("wide", default_sync)]
-    if default_sync != "normal":
-        cases.append(sqlite_ceiling.SqliteCase("wide", "normal"))
     cases.append(sqlite_ceiling.SqliteCase("narrow", "normal"))
     seconds = opts.sqlite_seconds
     return [
@@ -345,7 +343,6 @@ def _datasets(opts: Options) -> list[tuple[str, Callable[[], archive.Dataset]]]:
     seconds = opts.archive_hours * 3600
     return [
         ("recorded", functools.cache(lambda: archive.recorded(opts.recording))),
-        ("demo", functools.cache(lambda: archive.demo(seconds=seconds))),
         ("walks", functools.cache(lambda: archive.walks(seconds=seconds))),
     ]
 
@@ -661,7 +658,9 @@ def main(argv: list[str] | None = None) -> int:
                 report.measurements += [j.measurement for j in jobs]
                 report.suite_seconds[suite] = time.monotonic() - suite_start
             if opts.profiler != "none":
-                for suite in (s for s in SUITES if s in PIPELINE_SUITES & set(opts.suites)):
+                # one profile: into PostgreSQL when that suite ran (budget: issue 6, 15 min)
+                profiled = [s for s in SUITES if s in PIPELINE_SUITES & set(opts.suites)]
+                for suite in profiled[-1:]:
                     progress.add_task(f"{suite}: aggregator under {opts.profiler}", total=None)
                     on = server if suite == "pipeline-pg" else None
                     report.profiles.append(profiled_run(opts, Path(tmp), on))
