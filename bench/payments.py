@@ -3,20 +3,22 @@ exactly-once intact, each beside ceilings measured in the same run.
 
 - ``payments.receive`` (ceiling): signed Stripe webhooks into a bare uvicorn app
   (``bench.payments_sink``: read the raw body, verify the signature, parse, answer 200), from
-  the load generator every other measurement here uses (``simulate.Simulator``, unpaced).
+  the load generator every other measurement here uses (``bench.payments_load``, unpaced).
 - ``payments.ledger`` (ceiling): ``Ledger.record`` into a fresh SQLite ledger, batches as
   the hub writes them, an approve-everything decider: the raw ledger insert rate (unique
-  event id, decision, two audit links, outbox rows per event, one commit per batch).
+  event id, decision, two audit links, outbox rows per event, one transaction and one fsync
+  per batch, as the hub's group commit does).
 - ``payments.latency``: the real path. ``sysmonstm up`` (aggregator with the payments
   pipeline, rules, gateway; SQLite warm tier) and ``sysmonstm payments adapter stripe`` as
-  processes; the simulator posts signed Stripe webhooks (fraud patterns and retries mixed in)
-  at a steady rate; a WebSocket subscriber on the gateway's ``/ws`` takes every
-  ``risk.decision.*``. Latency is from the simulator's send (the adapter's receive: same
-  machine, one clock) to the subscriber seeing the decision, first delivery of each event,
-  after the run's first second (warm-up: connections, caches, the first batches).
-- ``payments.sustained``: the same run at rising rates; a rate holds when the simulator kept
-  its pace, decisions came back within ``P99_HELD_MS`` at p99 and all of them within the
-  drain time, and exactly once held: ledger rows
+  processes; the load generator, a process of its own, posts signed Stripe webhooks (fraud
+  patterns and retries mixed in) at a steady rate; a WebSocket subscriber here, on the
+  gateway's ``/ws``, takes every ``risk.decision.*``. Latency is from the generator's send
+  (the adapter's receive: same machine, one clock) to the subscriber seeing the decision,
+  first delivery of each event, after the run's first second (warm-up: connections, caches,
+  the first batches). Each process's CPU while sending is kept as a fact.
+- ``payments.sustained``: the same run at rising rates (``Ladder``); a rate holds when the
+  generator kept its pace, decisions came back within ``P99_HELD_MS`` at p99 and all of them
+  within the drain time, the gateway dropped none, and exactly once held: ledger rows
   == distinct events sent == decisions in the ledger == decisions published, one each.
 """
 
@@ -24,24 +26,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import statistics
 import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
+import psutil
 
 from bench.model import Run
-from bench.procs import PYTHON, SYSMONSTM, BenchError, Children, child_env, free_port
+from bench.procs import PYTHON, SYSMONSTM, BenchError, Child, Children, child_env, free_port
 from sysmonstm.domains.payments.ledger import RiskView
 from sysmonstm.domains.payments.model import Action, Decision, Status, Transaction
-from sysmonstm.domains.payments.simulate import SimOptions, Simulator, Summary, Target
-from sysmonstm.domains.payments.simulate_events import Mix
+from sysmonstm.domains.payments.simulate import Summary
 
 SECRET = "whsec_bench_payments"  # noqa: S105 - the benchmark's own throwaway secret
 CARD_KEY = "bench-card-key-0123456789abcdef"
-STRIPE_ONLY = Mix(processors=(1.0, 0.0, 0.0))
 RATES = {"USD": 1.0, "EUR": 1.08, "GBP": 1.27, "JPY": 0.0067}  # the hub's rate table
 DRAIN_S = 10.0  # after the last send, how long decisions may take to arrive
 PACE_HELD = 0.95  # the simulator's achieved rate, at least this share of the target
@@ -52,23 +54,24 @@ WARM_UP_S = 1.0  # latencies of events first sent in a run's first second are le
 
 @dataclass(frozen=True, slots=True)
 class PaymentsOptions:
-    receive_events: int = 6_000
-    ledger_events: int = 20_000
+    receive_events: int = 4_000
+    ledger_events: int = 6_000
     ledger_batch: int = 100
-    steady_rate: float = 200.0  # about half of what a 2-core machine holds: headroom
-    steady_seconds: float = 10.0
-    ladder: tuple[float, ...] = (100.0, 200.0, 300.0, 400.0, 500.0, 600.0, 800.0, 1_000.0)
-    ladder_seconds: float = 6.0
-    concurrency: int = 16
+    steady_rate: float = 1_000.0  # the target's rate: p99 webhook to decision within 20 ms
+    steady_seconds: float = 4.0
+    ladder: tuple[float, ...] = (500.0, 750.0, 1_000.0, 1_500.0, 2_000.0, 3_000.0, 5_000.0)
+    ladder_seconds: float = 4.0  # = steady_seconds: the ladder's step at that rate is reused
+    ladder_steps: int = 3  # new hubs per ladder run at most (the suite's time budget)
+    connections: int = 16
 
     def quick(self) -> PaymentsOptions:
         return replace(
             self,
             receive_events=1_500,
-            ledger_events=4_000,
+            ledger_events=2_000,
             steady_rate=200.0,
-            steady_seconds=4.0,
-            ladder=(100.0, 200.0),
+            steady_seconds=3.0,
+            ladder=(200.0, 400.0),
             ladder_seconds=3.0,
         )
 
@@ -94,33 +97,69 @@ async def _until_up(url: str, within_s: float = 60.0) -> None:
 # -- ceilings --------------------------------------------------------------------------------
 
 
+def _loadgen(
+    kids: Children, directory: Path, url: str, rate: float, count: int, seed: int, conns: int
+) -> tuple[Child, Path, Path]:
+    """Start ``bench.payments_load`` building its requests; its child, go file, result file."""
+    go, out = directory / "go", directory / "load.json"
+    args = [PYTHON, "-m", "bench.payments_load", "--url", url, "--secret", SECRET]
+    args += ["--rate", str(rate), "--count", str(count), "--seed", str(seed)]
+    args += ["--connections", str(conns), "--go", str(go), "--out", str(out)]
+    return kids.start("load", args, child_env()), go, out
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """What the load generator sent and how it was answered (``bench.payments_load``)."""
+
+    summary: Summary
+    sent_ns: dict[str, int]  # event key -> send of its first delivery answered 200
+    cpu_s: float  # the load generator's own CPU while sending
+
+
+def _load_result(out: Path) -> Load:
+    found = json.loads(out.read_text())
+    summary = Summary(
+        sent=Counter({"stripe": int(found["total"])}),
+        statuses=Counter({int(k): int(v) for k, v in found["statuses"].items()}),
+        accepted=set(found["sent_ns"]),
+        keys=set(found["keys"]),
+        lag_max_s=float(found["lag_max_s"]),
+        seconds=float(found["seconds"]),
+    )
+    return Load(summary, {k: int(v) for k, v in found["sent_ns"].items()}, float(found["cpu_s"]))
+
+
+def _cpu_s(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
 def receive_run(directory: Path, seed: int, opts: PaymentsOptions) -> Run:
     """Unpaced signed webhooks into the bare app; webhooks per second answered 200."""
     port = free_port()
+    url = f"http://127.0.0.1:{port}/webhooks/stripe"
     with Children(directory) as kids:
         args = [PYTHON, "-m", "bench.payments_sink", "--port", str(port), "--secret", SECRET]
-        kids.start("payments-sink", args, child_env())
-        url = f"http://127.0.0.1:{port}/webhooks/stripe"
-
-        async def drive() -> Summary:
-            await _wait_port(port)
-            sim = Simulator(
-                SimOptions(
-                    rate=1e9,
-                    count=opts.receive_events,
-                    seed=seed,
-                    mix=STRIPE_ONLY,
-                    currencies=tuple(RATES),
-                    concurrency=opts.concurrency,
-                ),
-                {"stripe": Target(url, stripe_secret=SECRET)},
-            )
-            return await sim.run()
-
-        summary = asyncio.run(drive())
+        sink = kids.start("payments-sink", args, child_env())
+        load, go, out = _loadgen(
+            kids, directory, url, 0, opts.receive_events, seed, opts.connections
+        )
+        asyncio.run(_wait_port(port))
+        load.wait_json("load ready", 60)
+        before = _cpu_s(sink.pid)
+        go.touch()
+        load.wait(120)
+        sink_cpu = _cpu_s(sink.pid) - before
+    got = _load_result(out)
+    summary = got.summary
     if summary.statuses != Counter({200: opts.receive_events}):
         raise BenchError(f"the bare app did not take every webhook: {dict(summary.statuses)}")
-    return Run(summary.rate, summary.total, summary.seconds)
+    facts = {
+        "server_cpu_pct": 100 * sink_cpu / summary.seconds,
+        "load_cpu_pct": 100 * got.cpu_s / summary.seconds,
+    }
+    return Run(summary.rate, summary.total, summary.seconds, facts)
 
 
 async def _wait_port(port: int, within_s: float = 30.0) -> None:
@@ -199,13 +238,22 @@ class PathResult:
     ledger_rows: int
     ledger_decisions: int
     drained: bool
+    cpu_pct: dict[str, float]  # process -> % of one core while sending (up, adapter, load...)
+    dropped: int = 0  # decisions the gateway dropped for the subscriber (it fell behind)
+
+    @property
+    def stored_once(self) -> bool:
+        """The ledger's half: one row and one decision per distinct event accepted."""
+        distinct = len(self.summary.accepted)
+        return self.ledger_rows == distinct and self.ledger_decisions == distinct
 
     @property
     def exactly_once(self) -> bool:
-        distinct = len(self.summary.accepted)
+        """Stored once and published once; not shown (``False``) when the gateway dropped
+        decisions for the subscriber."""
         return (
-            self.ledger_rows == distinct
-            and self.ledger_decisions == distinct
+            self.stored_once
+            and not self.dropped
             and set(self.published) == self.summary.accepted
             and all(n == 1 for n in self.published.values())
         )
@@ -223,7 +271,7 @@ class PathResult:
         )
 
     def facts(self) -> dict[str, object]:
-        return {
+        found: dict[str, object] = {
             "target_rate": self.rate,
             "achieved_rate": self.summary.rate,
             "webhooks": self.summary.total,
@@ -233,11 +281,13 @@ class PathResult:
             "ledger_decisions": self.ledger_decisions,
             "decisions_published": sum(self.published.values()),
             "exactly_once": "yes" if self.exactly_once else "no",
+            "dropped_by_gateway": self.dropped,
             "lag_max_ms": self.summary.lag_max_s * 1000,
             "p50_ms": percentile(self.latencies_ms, 0.5) if self.latencies_ms else None,
             "p99_ms": percentile(self.latencies_ms, 0.99) if self.latencies_ms else None,
             "held": "yes" if self.held else "no",
         }
+        return found | {f"cpu_{k}_pct": v for k, v in self.cpu_pct.items()}
 
 
 def hub_env(data: Path, grpc_port: int, adapter_port: int) -> dict[str, str]:
@@ -253,14 +303,23 @@ def hub_env(data: Path, grpc_port: int, adapter_port: int) -> dict[str, str]:
     )
 
 
-async def _subscribe(
-    url: str, seen: dict[str, int], counts: Counter[str], ready: asyncio.Event
-) -> None:
-    """Take every ``risk.decision.*`` envelope from the gateway's ``/ws``: the arrival time
-    (ns) of each event's first decision, and how many arrived per event."""
+@dataclass
+class Observed:
+    """What the WebSocket subscriber saw: per event the arrival (ns) of its first decision,
+    decisions per event, and how many the gateway dropped (a subscriber falling behind)."""
+
+    arrived: dict[str, int] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+    dropped: int = 0
+
+
+async def _subscribe(url: str, seen: Observed, ready: asyncio.Event) -> None:
+    """Take every ``risk.decision.*`` envelope from the gateway's ``/ws``. Without
+    per-message compression: the subscriber is the measuring instrument, and deflating
+    thousands of small frames a second would be its cost, charged to the hub."""
     import websockets
 
-    async with websockets.connect(url, max_queue=None) as ws:
+    async with websockets.connect(url, max_queue=None, compression=None) as ws:
         await ws.send(json.dumps({"subscribe": ["risk.decision.>"]}))
         while True:
             message = json.loads(await ws.recv())
@@ -269,11 +328,12 @@ async def _subscribe(
                 ready.set()
                 continue
             if "dropped" in message:
-                raise BenchError(f"the gateway dropped {message['dropped']} decisions")
+                seen.dropped = int(message["dropped"])
+                continue
             event_id = message.get("payload", {}).get("event_id")
             if isinstance(event_id, str):
-                counts[event_id] += 1
-                seen.setdefault(event_id, now)
+                seen.counts[event_id] += 1
+                seen.arrived.setdefault(event_id, now)
 
 
 def _ledger_counts(db: Path) -> tuple[int, int]:
@@ -291,20 +351,15 @@ def _ledger_counts(db: Path) -> tuple[int, int]:
 def path_run(
     directory: Path, seed: int, rate: float, seconds: float, opts: PaymentsOptions
 ) -> PathResult:
-    """``sysmonstm up`` and the Stripe adapter as processes, the simulator and a WebSocket
+    """``sysmonstm up``, the Stripe adapter and the load generator as processes, a WebSocket
     subscriber here; afterwards the ledger's SQLite file is read."""
     data = directory / "data"
     data.mkdir()
     grpc_port, http_port, adapter_port = free_port(), free_port(), free_port()
     env = hub_env(data, grpc_port, adapter_port)
-    sent: dict[str, int] = {}
-    arrived: dict[str, int] = {}
-    counts: Counter[str] = Counter()
-
-    def on_sent(event: object, sent_ns: int, _answered: int, status: int) -> None:
-        key = getattr(event, "key", "")
-        if status == 200:
-            sent.setdefault(key, sent_ns)
+    seen = Observed()
+    url = f"http://127.0.0.1:{adapter_port}/webhooks/stripe"
+    count = max(1, round(rate * seconds))
 
     with Children(directory) as kids:
         hub = kids.start(
@@ -321,63 +376,68 @@ def path_run(
             env,
         )
         adapter = kids.start("adapter", [SYSMONSTM, "payments", "adapter", "stripe"], env)
+        load, go, out = _loadgen(kids, directory, url, rate, count, seed, opts.connections)
 
-        async def drive() -> tuple[Summary, bool]:
+        async def drive() -> tuple[Load, bool, dict[str, float]]:
             await _until_up(f"http://127.0.0.1:{http_port}/healthz")
             await _until_up(f"http://127.0.0.1:{adapter_port}/healthz")
             ready = asyncio.Event()
-            sub = asyncio.create_task(
-                _subscribe(f"ws://127.0.0.1:{http_port}/ws", arrived, counts, ready)
-            )
+            sub = asyncio.create_task(_subscribe(f"ws://127.0.0.1:{http_port}/ws", seen, ready))
             await asyncio.wait_for(ready.wait(), 10)
-            sim = Simulator(
-                SimOptions(
-                    rate=rate,
-                    duration_s=seconds,
-                    seed=seed,
-                    mix=STRIPE_ONLY,
-                    currencies=tuple(RATES),
-                    concurrency=opts.concurrency,
-                ),
-                {
-                    "stripe": Target(
-                        f"http://127.0.0.1:{adapter_port}/webhooks/stripe", stripe_secret=SECRET
-                    )
-                },
-                on_sent=on_sent,
-            )
-            summary = await sim.run()
+            await asyncio.to_thread(load.wait_json, "load ready", 60)
+            cpu = {"up": _cpu_s(hub.pid), "adapter": _cpu_s(adapter.pid), "bench": _own_cpu()}
+            go.touch()
+            await asyncio.to_thread(load.wait, seconds + 60)
+            got = _load_result(out)
+            cpu = {
+                "up": _cpu_s(hub.pid) - cpu["up"],
+                "adapter": _cpu_s(adapter.pid) - cpu["adapter"],
+                "bench": _own_cpu() - cpu["bench"],
+                "load": got.cpu_s,
+            }
             deadline = time.monotonic() + DRAIN_S
-            while time.monotonic() < deadline and not summary.accepted <= arrived.keys():
+            while time.monotonic() < deadline and not got.summary.accepted <= seen.arrived.keys():
                 if sub.done():
                     sub.result()
+                if seen.dropped:
+                    break  # what was dropped never arrives
                 await asyncio.sleep(0.05)
-            drained = summary.accepted <= arrived.keys()
+            drained = got.summary.accepted <= seen.arrived.keys()
             await asyncio.sleep(0.3)  # a repeat published late would show now
             sub.cancel()
-            return summary, drained
+            return got, drained, cpu
 
         try:
-            summary, drained = asyncio.run(drive())
+            got, drained, cpu = asyncio.run(drive())
         except BenchError as exc:
-            logs = "\n".join(f"{c.name}: {c.text()[-1500:]}" for c in (hub, adapter))
+            logs = "\n".join(f"{c.name}: {c.text()[-1500:]}" for c in (hub, adapter, load))
             raise BenchError(f"{exc}\n{logs}") from exc
     rows, decisions = _ledger_counts(data / "warm.db")
     # the first 200 of each event (Stripe's first delivery) to its decision on the bus, once
     # connections, caches and the first batches are warm
+    sent = got.sent_ns
     first = min(sent.values(), default=0)
     latencies = [
-        (arrived[k] - t) / 1e6
+        (seen.arrived[k] - t) / 1e6
         for k, t in sent.items()
-        if k in arrived and t >= first + WARM_UP_S * 1e9
+        if k in seen.arrived and t >= first + WARM_UP_S * 1e9
     ]
-    return PathResult(rate, summary, latencies, counts, rows, decisions, drained)
+    busy = {k: 100 * v / got.summary.seconds for k, v in cpu.items()}
+    return PathResult(
+        rate, got.summary, latencies, seen.counts, rows, decisions, drained, busy, seen.dropped
+    )
 
 
-def latency_run(directory: Path, seed: int, opts: PaymentsOptions) -> Run:
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def latency_run(directory: Path, seed: int, opts: PaymentsOptions, memo: Ladder) -> Run:
     """p50 webhook-to-decision latency at the steady rate (p99 and the checks as facts)."""
     result = path_run(directory, seed, opts.steady_rate, opts.steady_seconds, opts)
-    if not result.exactly_once:
+    memo.steady[seed] = result
+    if not result.stored_once:
         raise BenchError(f"exactly once did not hold at {opts.steady_rate:g}/s: {result.facts()}")
     if not result.latencies_ms:
         raise BenchError("no decision arrived")
@@ -385,24 +445,60 @@ def latency_run(directory: Path, seed: int, opts: PaymentsOptions) -> Run:
     return Run(p50, len(result.latencies_ms), result.summary.seconds, result.facts())
 
 
-def sustained_run(directory: Path, seed: int, opts: PaymentsOptions) -> Run:
-    """The ladder of rates, lowest first, until one does not hold; the highest that held."""
-    best: PathResult | None = None
-    tried: list[str] = []
-    for i, rate in enumerate(opts.ladder):
-        step = directory / f"rate-{i}"
-        step.mkdir()
-        result = path_run(step, seed, rate, opts.ladder_seconds, opts)
-        f = result.facts()
-        tried.append(
-            f"{rate:g}/s: {'held' if result.held else 'not held'} "
-            f"(sent {f['achieved_rate']:.0f}/s, "
-            f"p99 {f['p99_ms'] or 0:.0f} ms, exactly once {'yes' if result.exactly_once else 'NO'})"
-        )
-        if not result.held:
-            break
-        best = result
-    if best is None:  # a figure of 0 with the reason, rather than no figure
-        return Run(0.0, 0, 0.0, {"ladder": "; ".join(tried), "held": "no"})
-    facts = best.facts() | {"ladder": "; ".join(tried)}
+@dataclass
+class Ladder:
+    """What the runs of one suite share: the steady runs by seed (the ladder's first rate
+    when it is the steady rate: that run is not repeated), and the highest rate that held
+    in the previous ladder (the next one starts there rather than at the bottom)."""
+
+    steady: dict[int, PathResult] = field(default_factory=dict)
+    best_index: int | None = None
+
+
+def _step_text(rate: float, result: PathResult) -> str:
+    f = result.facts()
+    why = f", gateway dropped {result.dropped}" if result.dropped else ""
+    return (
+        f"{rate:g}/s: {'held' if result.held else 'not held'} "
+        f"(sent {f['achieved_rate']:.0f}/s, p99 {f['p99_ms'] or 0:.0f} ms, "
+        f"exactly once {'yes' if result.exactly_once else 'NO'}{why})"
+    )
+
+
+def sustained_run(directory: Path, seed: int, opts: PaymentsOptions, memo: Ladder) -> Run:
+    """The ladder of rates, upwards until one does not hold; the highest that held. The first
+    run starts at the bottom, a later one at the previous run's highest (one lower if that
+    does not hold this time)."""
+    start = memo.best_index or 0
+    results: dict[int, PathResult] = {}
+    started = 0
+
+    def step(i: int) -> PathResult:
+        nonlocal started
+        rate = opts.ladder[i]
+        reuse = memo.steady.get(seed)
+        if (rate, opts.ladder_seconds) == (opts.steady_rate, opts.steady_seconds) and reuse:
+            results[i] = reuse
+        else:
+            started += 1
+            (directory / f"rate-{i}").mkdir()
+            results[i] = path_run(directory / f"rate-{i}", seed, rate, opts.ladder_seconds, opts)
+        return results[i]
+
+    i = start
+    while i < len(opts.ladder) and started < opts.ladder_steps and step(i).held:
+        i += 1
+    if i == start and start > 0:  # the previous best did not hold now: one lower
+        i = start - 1
+        while i >= 0 and not step(i).held:
+            i -= 1
+        i += 1
+    held = [k for k, r in results.items() if r.held and k < i]
+    tried = "; ".join(_step_text(opts.ladder[k], results[k]) for k in sorted(results))
+    if not held:  # a figure of 0 with the reason, rather than no figure
+        memo.best_index = None
+        return Run(0.0, 0, 0.0, {"ladder": tried, "held": "no"})
+    best = results[max(held)]
+    memo.best_index = max(held)
+    facts = best.facts() | {"ladder": tried}
     return Run(best.summary.rate, best.summary.total, best.summary.seconds, facts)

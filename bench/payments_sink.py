@@ -45,6 +45,7 @@ def main() -> None:
         log_level="warning",
         access_log=False,
         server_header=False,
+        loop="asyncio",  # as the adapter runs (inside ``sysmonstm``'s own asyncio loop)
     )
 
 

@@ -7,10 +7,11 @@ adapter instance and its sequence: the pipeline drops a replayed batch by it), s
 ``Ledger.record`` once per adapter with the risk decider: each event is inserted under its
 unique event id, decided, audited and put in the outbox in one transaction, together with
 the adapter's stored sequence. Exactly once across adapters comes from that unique id, not
-from the sequences. After the commit, masked copies of the new events go to the hot tier's
-recent documents (the live feed) and the outbox publisher (``outbox.py``) is woken; it runs
-beside the pipeline and puts ``transactions.processed`` and ``risk.decision.<action>`` on
-the bus.
+from the sequences. After the commit, the outbox events it wrote go straight to the outbox
+publisher (``outbox.py``), which runs beside the pipeline and puts ``transactions.processed``
+and ``risk.decision.<action>`` on the bus, and masked copies of the new events go to the hot
+tier's recent documents (the live feed). The pipeline flushes as soon as a batch is queued
+(``FLUSH_AGE_S``): one ledger transaction per flush is the group commit.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from sysmonstm.domains.payments import ledger_rows
-from sysmonstm.domains.payments.ledger import Decider, Recorded, RiskView
+from sysmonstm.domains.payments.ledger import Decider, OutboxEvent, Recorded, RiskView
 from sysmonstm.domains.payments.ledger_sql import SqlLedger
 from sysmonstm.domains.payments.model import DOMAIN, Action, Decision, RuleHit, Transaction
 from sysmonstm.domains.payments.money import to_base
@@ -48,6 +49,10 @@ log = structlog.get_logger(__name__)
 SERVICE = "sysmonstm.v1.PaymentsIngest"
 SOURCE_PREFIX = f"{DOMAIN}:"
 DECIDER_FAILED = "hub.decider_failed"
+# Group commit without waiting: a flush takes what is queued and goes; what arrives while a
+# ledger commit (and its fsync) runs goes in the next one. Waiting for more (the metrics
+# pipeline's ``aggregator.flush_age_s``) would only add that wait to every decision.
+FLUSH_AGE_S = 0.0
 
 
 def _wall_ms() -> int:
@@ -154,7 +159,10 @@ class PaymentStages:
                 shared = await self.core.hot.known(DOMAIN, [tx.event_id for tx in fresh])
                 fresh = [tx for tx in fresh if tx.event_id not in shared]
             mark = {source_key(adapter): max(b.sequence for b in group)}
-            recorded += await ledger.record(fresh, self.decider, adapter, marks=mark)
+            events: list[OutboxEvent] = []
+            recorded += await ledger.record(fresh, self.decider, adapter, marks=mark, outbox=events)
+            if self.outbox is not None:
+                self.outbox.offer(events)  # published now, before the bookkeeping below
             self.seen.add(tx.event_id for tx in fresh)
             await self.core.hot.remember(DOMAIN, [tx.event_id for tx in fresh], HOUR_MS)
         if recorded:
@@ -163,8 +171,6 @@ class PaymentStages:
                 for r in recorded
             ]
             await self.core.hot.add_recent(DOMAIN, docs)
-        if self.outbox is not None:
-            self.outbox.kick()
         return batches
 
     async def publish(self, batches: Sequence[PaymentBatch]) -> None:
@@ -184,7 +190,7 @@ class PaymentsIngest:
             PipelineOptions(
                 queue_batches=agg.queue_batches,
                 flush_items=agg.flush_samples,
-                flush_age_s=agg.flush_age_s,
+                flush_age_s=FLUSH_AGE_S,
             ),
         )
         self.stream = IngestStream(self.pipeline, WireBatch.FromString, "TransactionBatch")

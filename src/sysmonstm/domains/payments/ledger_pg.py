@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TypeVar
 
 from sysmonstm.domains.payments.ledger_rows import PiiCipher, Row
-from sysmonstm.domains.payments.ledger_sql import SqlLedger
+from sysmonstm.domains.payments.ledger_sql import Sql, SqlLedger
 from sysmonstm.store.pg_conn import Conn
 from sysmonstm.store.pg_schema import PAYMENTS_LOCK
 from sysmonstm.store.pg_store import PgStore
 
 _PLACEHOLDER = re.compile(r"\?")
+T = TypeVar("T")
 
 
 @functools.lru_cache(maxsize=512)
@@ -40,6 +42,9 @@ class _Sql:
     async def fetch(self, sql: str, *args: object) -> list[Row]:
         return [tuple(r) for r in await self._conn.fetch(dollar(sql), *args)]
 
+    async def executemany(self, sql: str, args: Sequence[Sequence[object]]) -> None:
+        await self._conn.executemany(dollar(sql), args)
+
 
 class PgDatabase(PgStore):
     """The ``Database`` of a ``SqlLedger`` in one PostgreSQL database."""
@@ -57,6 +62,14 @@ class PgDatabase(PgStore):
 
     def write(self, what: str) -> AbstractAsyncContextManager[_Sql]:
         return self._write(what)
+
+    async def in_write(
+        self, what: str, body: Callable[[Sql], Awaitable[T]], *, durable: bool = True
+    ) -> T:
+        async with self._write(what) as sql:
+            if not durable:  # this transaction only; WAL order keeps it behind later commits
+                await sql.execute("SET LOCAL synchronous_commit TO off")
+            return await body(sql)
 
     def read(self, what: str) -> AbstractAsyncContextManager[_Sql]:
         return self._read(what)

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from sysmonstm.domains.payments import ledger_rows as rows
 from sysmonstm.domains.payments.audit import ChainWalk, canonical_json, link
@@ -43,7 +43,9 @@ from sysmonstm.domains.payments.model import (
 )
 from sysmonstm.errors import InvalidInputError
 
+T = TypeVar("T")
 PAGE = 1000
+LIST_CACHE = 1000  # allow/block entries a write transaction reads at once (more: one by one)
 _IN_CHUNK = 500  # event ids per IN (...) list
 _AUDIT_COLUMNS = "seq, time_ms, kind, actor, subject, body, prev_hash, hash"
 _REVIEW_SELECT = (
@@ -64,6 +66,10 @@ class Sql(Protocol):
 
     async def fetch(self, sql: str, *args: object) -> list[rows.Row]: ...
 
+    async def executemany(self, sql: str, args: Sequence[Sequence[object]]) -> None:
+        """``sql`` once per row of ``args`` (one prepared statement)."""
+        ...
+
 
 class Database(Protocol):
     """Where a ``SqlLedger`` keeps its tables. Foreign errors become ``BackendError``."""
@@ -80,16 +86,31 @@ class Database(Protocol):
         """A write transaction, serialized against every other one on the database."""
         ...
 
+    async def in_write(
+        self, what: str, body: Callable[[Sql], Awaitable[T]], *, durable: bool = True
+    ) -> T:
+        """``body`` run inside one write transaction (as ``write``), where the backend runs it
+        cheapest: SQLite runs all of it on its writer thread, one hop instead of one per
+        statement. ``durable=False``: a commit that a power cut may lose (no fsync of its
+        own; the next durable commit carries it), for writes whose loss only repeats work."""
+        ...
+
     def read(self, what: str) -> AbstractAsyncContextManager[Sql]:
         """A read of committed state."""
         ...
 
 
 class _View:
-    """The ``RiskView`` of a write transaction: sees the rows it has inserted."""
+    """The ``RiskView`` of a write transaction: sees the rows it has inserted.
+
+    Lists cannot change during the transaction (their writes take the same lock), so a small
+    list table (``LIST_CACHE`` entries at most) is read once per transaction and answered
+    from memory: a transaction asks about eight values, most of them listed nowhere."""
 
     def __init__(self, sql: Sql) -> None:
         self._sql = sql
+        self._lists: dict[tuple[str, str], ListMode] | None = None
+        self._lists_read = False
 
     async def card_count(self, fingerprint: str, since_ms: int, until_ms: int) -> int:
         if not fingerprint:
@@ -105,6 +126,14 @@ class _View:
         return int(found[0][0])
 
     async def listed(self, kind: ListKind, value: str) -> ListMode | None:
+        if not self._lists_read:
+            self._lists_read = True
+            size = int((await self._sql.fetch("SELECT count(*) FROM pay_lists"))[0][0])
+            if size <= LIST_CACHE:
+                found = await self._sql.fetch("SELECT kind, value, mode FROM pay_lists")
+                self._lists = {(str(k), str(v)): ListMode(m) for k, v, m in found}
+        if self._lists is not None:
+            return self._lists.get((kind.value, value))
         found = await self._sql.fetch(
             "SELECT mode FROM pay_lists WHERE kind = ? AND value = ?", kind.value, value
         )
@@ -118,6 +147,7 @@ class _Chain:
     def __init__(self, sql: Sql, head: tuple[int, str]) -> None:
         self._sql = sql
         self._head = head
+        self._rows: list[tuple[object, ...]] = []
 
     @classmethod
     async def at_head(cls, sql: Sql) -> _Chain:
@@ -128,33 +158,76 @@ class _Chain:
     async def append(
         self, time_ms: int, kind: str, actor: str, subject: str, body: Mapping[str, object]
     ) -> AuditEntry:
+        entry = self.add(time_ms, kind, actor, subject, body)
+        await self.flush()
+        return entry
+
+    def add(
+        self, time_ms: int, kind: str, actor: str, subject: str, body: Mapping[str, object]
+    ) -> AuditEntry:
+        """The next entry, linked now, inserted by the next ``flush``."""
         entry = link(self._head, time_ms, kind, actor, subject, body)
-        await self._sql.execute(
-            f"INSERT INTO pay_audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            entry.seq,
-            entry.time_ms,
-            entry.kind,
-            entry.actor,
-            entry.subject,
-            canonical_json(dict(entry.body)),
-            entry.prev_hash,
-            entry.hash,
+        self._rows.append(
+            (
+                entry.seq,
+                entry.time_ms,
+                entry.kind,
+                entry.actor,
+                entry.subject,
+                canonical_json(dict(entry.body)),
+                entry.prev_hash,
+                entry.hash,
+            )
         )
         self._head = (entry.seq, entry.hash)
         return entry
 
+    async def flush(self) -> None:
+        if self._rows:
+            await self._sql.executemany(
+                f"INSERT INTO pay_audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                self._rows,
+            )
+            self._rows = []
+
 
 async def _outbox_put(
-    sql: Sql, topic: str, message_id: str, payload: Mapping[str, object], now_ms: int
-) -> None:
-    await sql.execute(
+    sql: Sql, topic: str, message_id: str, payload: Mapping[str, object] | str, now_ms: int
+) -> int | None:
+    """Put one event in the outbox (``payload`` as a mapping or its canonical JSON); its id,
+    ``None`` when the message id was there already."""
+    text = payload if isinstance(payload, str) else canonical_json(dict(payload))
+    found = await sql.fetch(
         "INSERT INTO pay_outbox (topic, message_id, payload, created_ms) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (message_id) DO NOTHING",
+        " ON CONFLICT (message_id) DO NOTHING RETURNING id",
         topic,
         message_id,
-        canonical_json(dict(payload)),
+        text,
         now_ms,
     )
+    return int(found[0][0]) if found else None
+
+
+async def _outbox_put_many(
+    sql: Sql, found: list[tuple[object, ...]], payloads: Mapping[str, Mapping[str, object]]
+) -> list[OutboxEvent]:
+    """Put ``(topic, message_id, payload text, created_ms)`` rows in the outbox in one
+    statement; the events as committed (message ids already there are left out). The ids
+    above the largest before are this transaction's: outbox writers hold the write lock."""
+    before = await sql.fetch("SELECT max(id) FROM pay_outbox")
+    await sql.executemany(
+        "INSERT INTO pay_outbox (topic, message_id, payload, created_ms) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (message_id) DO NOTHING",
+        found,
+    )
+    added = await sql.fetch(
+        "SELECT id, topic, message_id FROM pay_outbox WHERE id > ? ORDER BY id",
+        int(before[0][0] or 0),
+    )
+    return [
+        OutboxEvent(int(i), str(topic), str(mid), payloads[str(mid).rsplit("/", 1)[0]])
+        for i, topic, mid in added
+    ]
 
 
 def _audit_entry(row: rows.Row) -> AuditEntry:
@@ -198,17 +271,31 @@ class SqlLedger:
         actor: str,
         *,
         marks: Mapping[str, int] | None = None,
+        outbox: list[OutboxEvent] | None = None,
     ) -> list[Recorded]:
         """See ``Ledger.record``. ``marks`` (source → sequence) advance the sources' stored
-        sequences in the same transaction (``stored_through``)."""
+        sequences in the same transaction (``stored_through``). ``outbox``, when given,
+        receives the outbox events this call committed, in order, for the caller to publish
+        at once (``outbox.OutboxPublisher.offer``) rather than read them back.
+
+        The whole transaction is one ``Database.in_write`` body (on SQLite: one hop to the
+        writer thread, where ``decide`` runs too, on that thread's own event loop: a decider
+        may await its view and plain coroutines, never a future of the caller's loop)."""
         now = self._now_ms()
-        out: list[Recorded] = []
         insert = (
             f"INSERT INTO pay_transactions ({', '.join(rows.TX_COLUMNS)})"
             f" VALUES ({', '.join('?' * len(rows.TX_COLUMNS))})"
             " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
         )
-        async with self.db.write("record") as sql:
+
+        async def body(sql: Sql) -> tuple[list[Recorded], list[OutboxEvent]]:
+            # each event's row goes in at once (the view of the next decision counts it);
+            # its decision, audit links and outbox events go in together at the end, one
+            # statement per table: nothing in this transaction reads them before
+            out: list[Recorded] = []
+            decided_rows: list[tuple[object, ...]] = []
+            outbox_rows: list[tuple[object, ...]] = []
+            payloads: dict[str, Mapping[str, object]] = {}
             chain: _Chain | None = None
             view = _View(sql)
             for tx in txs:
@@ -222,23 +309,30 @@ class SqlLedger:
                     decision = replace(
                         decision, event_id=tx.event_id, transaction_id=tx.transaction_id
                     )
-                await sql.execute(
-                    "INSERT INTO pay_decisions (event_id, transaction_id, action, hits,"
-                    " decided_ms, ruleset) VALUES (?, ?, ?, ?, ?, ?)",
-                    *rows.decision_row(decision),
-                )
+                decided_rows.append(rows.decision_row(decision))
                 rec = Recorded(tx, decision)
                 chain = chain or await _Chain.at_head(sql)
-                await chain.append(now, "transaction", actor, tx.event_id, rows.tx_payload(tx))
-                body = {"transaction_id": tx.transaction_id, **rows.decision_json(decision)}
-                await chain.append(now, "decision", "hub", tx.event_id, body)
-                payload = rows.processed_payload(rec)
-                await _outbox_put(
-                    sql, "transactions.processed", f"{tx.event_id}/processed", payload, now
-                )
-                topic = f"risk.decision.{decision.action.label}"
-                await _outbox_put(sql, topic, f"{tx.event_id}/decision", payload, now)
+                chain.add(now, "transaction", actor, tx.event_id, rows.tx_payload(tx))
+                decided = {"transaction_id": tx.transaction_id, **rows.decision_json(decision)}
+                chain.add(now, "decision", "hub", tx.event_id, decided)
+                text = canonical_json(rows.processed_payload(rec))
+                for topic, message_id in (
+                    ("transactions.processed", f"{tx.event_id}/processed"),
+                    (f"risk.decision.{decision.action.label}", f"{tx.event_id}/decision"),
+                ):
+                    outbox_rows.append((topic, message_id, text, now))
+                payloads[tx.event_id] = json.loads(text)  # what a read of the outbox gives
                 out.append(rec)
+            events: list[OutboxEvent] = []
+            if out:
+                assert chain is not None
+                await sql.executemany(
+                    "INSERT INTO pay_decisions (event_id, transaction_id, action, hits,"
+                    " decided_ms, ruleset) VALUES (?, ?, ?, ?, ?, ?)",
+                    decided_rows,
+                )
+                await chain.flush()
+                events = await _outbox_put_many(sql, outbox_rows, payloads)
             for source, seq in (marks or {}).items():
                 await sql.execute(
                     "INSERT INTO pay_sources (source, stored_through) VALUES (?, ?)"
@@ -248,7 +342,12 @@ class SqlLedger:
                     source,
                     seq,
                 )
-        return out
+            return out, events
+
+        recorded, events = await self.db.in_write("record", body)
+        if outbox is not None:
+            outbox.extend(events)
+        return recorded
 
     async def stored_through(self, source: str) -> int:
         """The highest sequence of ``source`` recorded with ``marks`` (0 if none)."""
@@ -468,11 +567,13 @@ class SqlLedger:
         return [rows.outbox_from_row(r) for r in found]
 
     async def outbox_done(self, ids: Sequence[int]) -> None:
-        """Mark published; kept (with the time) for inspection."""
+        """Mark published; kept (with the time) for inspection. Not durable on its own: see
+        ``Database.in_write``."""
         if not ids:
             return
         now = self._now_ms()
-        async with self.db.write("outbox done") as sql:
+
+        async def body(sql: Sql) -> None:
             for i in range(0, len(ids), _IN_CHUNK):
                 chunk = list(ids[i : i + _IN_CHUNK])
                 await sql.execute(
@@ -481,3 +582,7 @@ class SqlLedger:
                     now,
                     *chunk,
                 )
+
+        # a mark lost to a power cut only publishes its event again (at least once, with a
+        # stable id): no fsync of its own; the next durable commit makes it durable too
+        await self.db.in_write("outbox done", body, durable=False)
