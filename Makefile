@@ -7,8 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := .make
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# what the tests drive: a real headless browser; a throwaway Redis when none runs
-APT_PACKAGES := chromium redis-server xvfb openbox wmctrl x11-utils xdotool dbus
+# what the tests drive: a real headless browser; a throwaway Redis when none runs;
+# what the benchmarks compare with: node-exporter (the collector's CPU beside it)
+APT_PACKAGES := chromium redis-server xvfb openbox wmctrl x11-utils xdotool dbus \
+  prometheus-node-exporter
 WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/build.mjs
 PROTOS := $(wildcard proto/sysmonstm/v1/*.proto)
 # ActivityWatch's own server and client (tests compare /api/0 with them; bench races them).
@@ -16,9 +18,14 @@ PROTOS := $(wildcard proto/sysmonstm/v1/*.proto)
 AW_VENV := $(STAMP)/aw-venv
 AW_PACKAGES := aw-server==0.12.0 aw-client==0.5.15 'peewee>=3.17,<4'
 AW_STAMP := $(STAMP)/aw-venv-$(shell echo "$(AW_PACKAGES)" | md5sum | cut -c1-8).ok
+# Glances, the Python monitor the collector's CPU is measured beside (bench); its web
+# server's pins (fastapi, uvicorn) would fight ours, so it too gets a venv of its own.
+GLANCES_VENV := $(STAMP)/glances-venv
+GLANCES_PACKAGES := 'glances[web]==4.5.8'
+GLANCES_STAMP := $(STAMP)/glances-venv-$(shell echo "$(GLANCES_PACKAGES)" | md5sum | cut -c1-8).ok
 ARGS ?=
 
-.PHONY: run test check lint types unit setup system web aw-venv proto bench clean
+.PHONY: run test check lint types unit setup system web aw-venv glances-venv proto bench clean
 
 run: setup
 	$(BIN)/sysmonstm up $(ARGS)
@@ -67,6 +74,17 @@ $(AW_STAMP):
 	$(AW_VENV)/bin/aw-server --version
 	touch $@
 
+glances-venv: $(GLANCES_STAMP)
+
+# rebuilt whenever GLANCES_PACKAGES changes (the stamp's name carries their hash)
+$(GLANCES_STAMP):
+	@mkdir -p $(STAMP)
+	rm -rf $(GLANCES_VENV) $(STAMP)/glances-venv-*.ok
+	$(PY) -m venv $(GLANCES_VENV)
+	$(GLANCES_VENV)/bin/python -m pip install -q --disable-pip-version-check $(GLANCES_PACKAGES)
+	$(GLANCES_VENV)/bin/glances --version
+	touch $@
+
 lint: $(STAMP)/venv
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
@@ -81,7 +99,7 @@ proto: $(STAMP)/venv
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m grpc_tools.protoc -Iproto \
 	  --python_out=src --mypy_out=src --grpc_python_out=src --mypy_grpc_out=src $(PROTOS)
 
-bench: setup $(AW_STAMP)
+bench: setup system $(AW_STAMP) $(GLANCES_STAMP)
 	$(BIN)/python -m bench
 
 clean:

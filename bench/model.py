@@ -27,7 +27,8 @@ class Measurement:
     worth printing: (label, extra key, format spec); a numeric fact is the median over runs.
     ``peers`` lists measurements of another product in this run (ActivityWatch's server),
     shown as how many times theirs this rate is. A ``unit`` starting with "ms" makes the
-    rate a latency in milliseconds (lower is better).
+    rate a latency in milliseconds (lower is better); ``lower_is_better`` makes any other
+    unit (a cost: % of a core) read the same way, with decimals.
     """
 
     key: str
@@ -43,10 +44,12 @@ class Measurement:
     bytes_ceilings: tuple[str, ...] = ()
     facts: tuple[tuple[str, str, str], ...] = ()
     peers: tuple[str, ...] = ()
+    lower_is_better: bool = False
 
     @property
     def latency(self) -> bool:
-        return self.unit.startswith("ms")
+        """Lower is better: a latency ("ms" unit) or a cost (``lower_is_better``)."""
+        return self.unit.startswith("ms") or self.lower_is_better
 
     @property
     def median(self) -> float:

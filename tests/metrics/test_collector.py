@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections.abc import AsyncIterator, Coroutine
@@ -12,8 +13,10 @@ from typing import Any
 
 import pytest
 
-from sysmonstm.domains.metrics.collector import CollectorOptions, run_collector
+from sysmonstm.domains.metrics import collector
+from sysmonstm.domains.metrics.collector import CollectorOptions, run_collector, ticks
 from sysmonstm.domains.metrics.demo import DemoHost, run_demo_hosts
+from sysmonstm.domains.metrics.sampler import HostSampler
 from sysmonstm.errors import ConfigError
 from sysmonstm.store.model import Tier
 from sysmonstm.transport import source
@@ -109,6 +112,53 @@ async def test_the_collector_streams_batches_of_this_host(tmp_path: Path, peer: 
     assert "cpu.used" in batches[-1].series
     times = [b.frames[0].time_unix_ms for b in batches]
     assert times == sorted(times)
+
+
+async def test_ticks_end_when_stop_is_set_mid_wait_and_leave_no_task_behind() -> None:
+    before = asyncio.all_tasks()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.05, stop.set)
+    async with asyncio.timeout(10):
+        seen = [n async for n in ticks(3600.0, stop)]  # the first tick: up to an hour away
+    assert seen == []
+    gen = ticks(0.1, asyncio.Event())
+    async with contextlib.aclosing(gen):
+        async for n in gen:  # a consumer that leaves early
+            seen.append(n)
+            break
+    await asyncio.sleep(0)  # let the cancelled waiters finish
+    assert asyncio.all_tasks() <= before | {asyncio.current_task()}
+    assert seen == [0]
+
+
+async def test_samples_that_may_block_run_in_a_thread_the_others_on_the_loop(
+    tmp_path: Path, peer: IngestPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    where: list[tuple[bool, bool]] = []  # (may block, sampled on the loop's thread)
+    loop_thread = threading.get_ident()
+
+    class Recording(HostSampler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def may_block(self) -> bool:
+            return self.calls % 2 == 0
+
+        def sample(self) -> tuple[tuple[str, ...], list[float]]:
+            where.append((self.may_block(), threading.get_ident() == loop_thread))
+            self.calls += 1
+            return super().sample()
+
+    monkeypatch.setattr(collector, "HostSampler", Recording)
+    stop = asyncio.Event()
+    async with running(run_collector(options(tmp_path, peer.address), stop), stop):
+        await eventually(lambda: len(where) >= 6)
+    ticked = where[1:]  # the first, priming sample always goes to a thread
+    assert ticked
+    assert all(on_loop != blocking for blocking, on_loop in ticked)
 
 
 async def test_batches_are_spooled_while_the_aggregator_is_away_then_delivered(

@@ -10,6 +10,7 @@ from collections import namedtuple
 import psutil
 import pytest
 
+from sysmonstm.domains.metrics.counters import PsutilCounters
 from sysmonstm.domains.metrics.sampler import HostSampler
 from sysmonstm.store.series import format_series, parse_series
 
@@ -123,7 +124,7 @@ def test_a_counter_that_goes_back_gives_no_rate_that_time(monkeypatch: pytest.Mo
                      NetIO(10, 10, 1, 1, 0, 0, 0, 0)])  # fmt: skip
     monkeypatch.setattr(psutil, "net_io_counters", lambda pernic: {"eth9": next(counters)})
     now = [0.0]
-    sampler = HostSampler(clock=lambda: now[0])
+    sampler = HostSampler(clock=lambda: now[0], counters=PsutilCounters())
     sampler.sample()
     now[0] = 2.0
     second = dict(zip(*sampler.sample(), strict=True))
@@ -148,3 +149,57 @@ def test_temperatures_get_sensor_and_label_tags_and_non_finite_ones_are_dropped(
     assert s['temp.celsius{label="Core 0#1",sensor="coretemp"}'] == 43.0
     assert s['temp.celsius{label="2",sensor="coretemp"}'] == 39.5
     assert not any("acpitz" in k for k in s)
+
+
+def test_a_host_without_sensors_is_looked_at_again_only_with_disk_usage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    looks: list[float] = []
+    now = [100.0]
+
+    def none_found() -> dict[str, list[Temp]]:
+        looks.append(now[0])
+        return {}
+
+    monkeypatch.setattr(psutil, "sensors_temperatures", none_found, raising=False)
+    sampler = HostSampler(usage_refresh_s=10.0, clock=lambda: now[0])
+    assert sampler.may_block()  # the first sample reads disk usage
+    sampler.sample()
+    for _ in range(9):
+        now[0] += 1.0
+        assert not sampler.may_block()  # counters only: fine on an event loop
+        sampler.sample()
+    now[0] += 1.0
+    assert sampler.may_block()
+    sampler.sample()
+    assert looks == [100.0, 110.0]
+
+
+def test_a_host_with_sensors_reads_them_every_sample_and_may_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads: list[int] = []
+
+    def one_sensor() -> dict[str, list[Temp]]:
+        reads.append(1)
+        return {"coretemp": [Temp("Core 0", 41.0, 80, 100)]}
+
+    monkeypatch.setattr(psutil, "sensors_temperatures", one_sensor, raising=False)
+    now = [0.0]
+    sampler = HostSampler(clock=lambda: now[0])
+    for _ in range(3):
+        sampler.sample()
+        now[0] += 1.0
+        assert sampler.may_block()
+    assert len(reads) == 3
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="Linux /proc only")
+def test_proc_and_psutil_counters_give_the_same_series() -> None:
+    keys = []
+    for counters in (None, PsutilCounters()):
+        sampler = HostSampler(counters=counters)
+        sampler.sample()
+        time.sleep(0.05)
+        keys.append(set(sampler.sample()[0]))
+    assert keys[0] == keys[1]

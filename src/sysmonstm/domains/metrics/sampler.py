@@ -1,4 +1,5 @@
-"""One host's metrics from psutil, as canonical series keys and values.
+"""One host's metrics (``counters``: ``/proc`` on Linux, else psutil), as canonical series keys
+and values.
 
 Series (tags in braces):
 
@@ -31,6 +32,7 @@ from typing import NamedTuple
 
 import psutil
 
+from sysmonstm.domains.metrics.counters import HostCounters, open_counters
 from sysmonstm.store.series import format_series
 
 _CPU_FIELDS = ("used", "user", "system", "iowait", "idle")
@@ -65,19 +67,13 @@ class _CpuShares(NamedTuple):
 
 
 def _cpu_shares(t: tuple[float, ...]) -> _CpuShares:
-    def g(name: str) -> float:  # the fields differ per OS
-        return float(getattr(t, name, 0.0))
-
-    idle, iowait = g("idle"), g("iowait")
+    """Times in ``CPU_FIELDS`` order: user nice system idle iowait irq softirq steal guest
+    guest_nice."""
+    user, nice, system, idle, iowait, irq, softirq, _steal, guest, guest_nice = t
     # guest time is already counted in user/nice on Linux
-    total = sum(t) - g("guest") - g("guest_nice")
+    total = sum(t) - guest - guest_nice
     return _CpuShares(
-        total - idle - iowait,
-        g("user") + g("nice"),
-        g("system") + g("irq") + g("softirq"),
-        iowait,
-        idle,
-        total,
+        total - idle - iowait, user + nice, system + irq + softirq, iowait, idle, total
     )
 
 
@@ -90,19 +86,33 @@ def _cpu_percents(prev: _CpuShares, cur: _CpuShares) -> list[float] | None:
     ]
 
 
+def _percent(used: int, total: int) -> float:
+    """psutil's ``percent`` (rounded to 0.1, 0 for an empty total)."""
+    return round(used * 100.0 / total, 1) if total else 0.0
+
+
 class HostSampler:
     """Samples this host; keeps the previous counters to turn them into rates.
 
-    Disk usage (statvfs per mount and the mount table) is refreshed only every
-    ``usage_refresh_s``: it moves slowly, and statvfs is the call that can stall on a sick
-    filesystem, so one sample in ten pays for it instead of every one.
+    The counters come from ``counters`` (default: ``open_counters()``, Linux's ``/proc``
+    kept open, else psutil). Disk usage (statvfs per mount and the mount table) is refreshed
+    only every ``usage_refresh_s``: it moves slowly, and statvfs is the call that can stall
+    on a sick filesystem, so one sample in ten pays for it instead of every one. A host
+    found without temperature sensors is looked at again only then too (the search walks
+    sysfs every time). ``may_block()`` tells whether the next ``sample()`` does any of that
+    (a caller on an event loop runs that one in a thread, the others inline).
     """
 
     def __init__(
-        self, *, usage_refresh_s: float = 10.0, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        usage_refresh_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        counters: HostCounters | None = None,
     ) -> None:
         self.usage_refresh_s = usage_refresh_s
         self._clock = clock
+        self._counters = counters if counters is not None else open_counters()
         self._keys: dict[tuple[str, str, str], str] = {}
         self._prev_at: float | None = None
         self._prev_cpu: _CpuShares | None = None
@@ -112,6 +122,7 @@ class HostSampler:
         self._usage: list[tuple[str, float]] = []
         self._usage_at = -math.inf
         self._whole_disks: frozenset[str] | None = None
+        self._has_temps = True  # until a look finds none
 
     def _key(self, metric: str, tag: str = "", value: str = "") -> str:
         k = (metric, tag, value)
@@ -119,6 +130,14 @@ class HostSampler:
         if key is None:
             key = self._keys[k] = format_series(metric, {tag: value} if tag else None)
         return key
+
+    def _usage_due(self, now: float) -> bool:
+        return now - self._usage_at >= self.usage_refresh_s
+
+    def may_block(self) -> bool:
+        """Whether the next ``sample()`` calls statvfs or reads temperature sensors (both
+        can take long on some hosts); the other samples only read counters."""
+        return self._has_temps or self._usage_due(self._clock())
 
     def sample(self) -> tuple[tuple[str, ...], list[float]]:
         """The series keys and their values now (rates from the second call on)."""
@@ -128,30 +147,34 @@ class HostSampler:
         out: list[tuple[str, float]] = []
         self._cpu(out)
         out.extend(zip(("load.1", "load.5", "load.15"), psutil.getloadavg(), strict=True))
-        vm, sw = psutil.virtual_memory(), psutil.swap_memory()
+        m = self._counters.memory()
+        swap_used = m.swap_total - m.swap_free
         out += [
-            ("mem.used_pct", vm.percent),
-            ("mem.used_bytes", vm.total - vm.available),
-            ("mem.available_bytes", vm.available),
-            ("mem.total_bytes", vm.total),
-            ("swap.used_pct", sw.percent),
-            ("swap.used_bytes", sw.used),
-            ("swap.total_bytes", sw.total),
+            ("mem.used_pct", _percent(m.total - m.available, m.total)),
+            ("mem.used_bytes", m.total - m.available),
+            ("mem.available_bytes", m.available),
+            ("mem.total_bytes", m.total),
+            ("swap.used_pct", _percent(swap_used, m.swap_total)),
+            ("swap.used_bytes", swap_used),
+            ("swap.total_bytes", m.swap_total),
         ]
-        if now - self._usage_at >= self.usage_refresh_s:
+        refresh = self._usage_due(now)
+        if refresh:
             self._usage_at = now
             self._refresh_usage()
         self._disk_io(out, dt)
         out.extend(self._usage)
         self._net(out, dt)
-        out.append(("proc.count", len(psutil.pids())))
-        self._temps(out)
+        out.append(("proc.count", self._counters.process_count()))
+        if self._has_temps or refresh:
+            self._temps(out)
         kept = [(k, float(v)) for k, v in out if math.isfinite(v)]
         return tuple(k for k, _ in kept), [v for _, v in kept]
 
     def _cpu(self, out: list[tuple[str, float]]) -> None:
-        total = _cpu_shares(psutil.cpu_times())
-        cores = [_cpu_shares(t) for t in psutil.cpu_times(percpu=True)]
+        host, per_cpu = self._counters.cpu()
+        total = _cpu_shares(host)
+        cores = [_cpu_shares(t) for t in per_cpu]
         if self._prev_cpu is not None and (pct := _cpu_percents(self._prev_cpu, total)):
             out.extend((self._key(f"cpu.{f}"), v) for f, v in zip(_CPU_FIELDS, pct, strict=True))
         for n, (prev, cur) in enumerate(zip(self._prev_cores, cores, strict=False)):
@@ -163,11 +186,10 @@ class HostSampler:
         self._prev_cpu, self._prev_cores = total, cores
 
     def _disk_io(self, out: list[tuple[str, float]], dt: float | None) -> None:
-        counters = psutil.disk_io_counters(perdisk=True) or {}
         whole = self._whole_disks
-        cur = {
-            name: tuple(c[:4])
-            for name, c in counters.items()
+        cur: dict[str, tuple[int, ...]] = {
+            name: c
+            for name, c in self._counters.disks().items()
             if not name.startswith(_SKIP_DISKS) and (whole is None or name in whole)
         }
         out.extend(
@@ -177,8 +199,7 @@ class HostSampler:
         self._prev_disks = cur
 
     def _net(self, out: list[tuple[str, float]], dt: float | None) -> None:
-        counters = psutil.net_io_counters(pernic=True)
-        cur = {name: tuple(c) for name, c in counters.items() if name != "lo"}
+        cur = {name: c for name, c in self._counters.nics().items() if name != "lo"}
         out.extend(
             (self._key(m, "iface", d), r)
             for m, d, r in _rates(_NET_RATES, self._prev_nics, cur, dt)
@@ -207,9 +228,9 @@ class HostSampler:
 
     def _temps(self, out: list[tuple[str, float]]) -> None:
         read = getattr(psutil, "sensors_temperatures", None)
-        if read is None:
-            return
-        for sensor, entries in read().items():
+        found = read() if read is not None else {}
+        self._has_temps = bool(found)
+        for sensor, entries in found.items():
             seen: set[str] = set()
             for i, entry in enumerate(entries):
                 label = entry.label or str(i)
