@@ -122,14 +122,20 @@ def ratio_text(m: Measurement, c: Measurement, r: float, bold: bool = False) -> 
     """How ``m`` compares with ceiling ``c``: a share of a rate, a multiple of a latency."""
     b = "**" if bold else ""
     if m.latency:
-        return f"{b}{r:.1f}x{b} the time of {c.title} ({figure(c, c.median)} ms)"
+        unit = " ms" if c.unit.startswith("ms") else f" {c.unit}"
+        return f"{b}{r:.1f}x{b} the time of {c.title} ({figure(c, c.median)}{unit})"
     return f"{b}{r:.1%}{b} of {c.title} ({rate(c.median)})"
 
 
 def peer_texts(report: Report, m: Measurement, bold: bool = False) -> list[str]:
     """How many times each peer's rate ``m``'s is (same run)."""
     b = "**" if bold else ""
-    return [f"{b}{r:.1f}x{b} {c.title} ({rate(c.median)})" for c, r in _ratios(report, m, m.peers)]
+    return [
+        f"{b}{r:.2f}x{b} {c.title} ({figure(c, c.median)})"
+        if r < 1
+        else f"{b}{r:.1f}x{b} {c.title} ({figure(c, c.median)})"
+        for c, r in _ratios(report, m, m.peers)
+    ]
 
 
 def _bytes_ratios(report: Report, m: Measurement) -> list[tuple[Measurement, float]]:
@@ -172,7 +178,7 @@ def print_report(report: Report, console: Console) -> None:
         ]
         ratios += [f"{r:.2f}x the bytes of {c.short}" for c, r in _bytes_ratios(report, m)]
         ratios += [f"{r:.1f}x {c.short}" for c, r in _ratios(report, m, m.peers)]
-        median = figure(m, m.median) + (" ms" if m.latency else "")
+        median = figure(m, m.median) + (" ms" if m.unit.startswith("ms") else "")
         table.add_row(m.short, median, _spread(m), _bytes(m), _cpu(m), "\n".join(ratios))
     console.print(table)
     for run, p in report.profiles:
@@ -210,7 +216,7 @@ def _bars(report: Report) -> list[str]:
         width = max(len(x.title) for x in group)
         lines += [
             f"{x.title:<{width}}  {_bar(x.median, top)} {figure(x, x.median)}"
-            + (" ms" if x.latency else "")
+            + (" ms" if x.unit.startswith("ms") else "")
             for x in group
         ]
         lines.append("")
