@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sysmonstm.store.hot import HotDocument, HotTier
+from sysmonstm.store.hot import HotDocument, HotTier, LatestPoint
 from sysmonstm.store.model import Tier
 from tests.conformance.backends import HOTS
 from tests.conformance.helpers import T0, batch, source, ticks
@@ -39,6 +39,27 @@ async def test_latest_holds_the_newest_value_of_each_series(hot: HotTier) -> Non
     await hot.write(ticks(1, T0, 10))
     latest = {lv.series: (lv.time_ms, lv.value) for lv in await hot.latest("metrics", "m1")}
     assert latest == {"cpu.used": (T0 + 9000, 9.0), 'disk.used_pct{mount="/"}': (T0 + 9000, 109.0)}
+
+
+async def test_latest_values_reads_many_sources_at_once(hot: HotTier) -> None:
+    """The bulk read holds each known source's newest (time, value) per series, as
+    ``latest`` does; unknown sources are left out."""
+    await hot.write(ticks(1, T0, 10))
+    await hot.write(ticks(1, T0 + 5000, 3, src=source("m2", name="host-2")))
+    await hot.write([batch(4, [T0 + 9000], [[7.0]], series=("temp.celsius",), src=source("m2"))])
+
+    found = await hot.latest_values("metrics", ["m1", "nope", "m2"])
+
+    assert set(found) == {"m1", "m2"}
+    for sid, values in found.items():
+        want = await hot.latest("metrics", sid)
+        assert values == {lv.series: LatestPoint(lv.time_ms, lv.value) for lv in want}
+    assert found["m2"] == {
+        "cpu.used": LatestPoint(T0 + 7000, 2.0),
+        'disk.used_pct{mount="/"}': LatestPoint(T0 + 7000, 102.0),
+        "temp.celsius": LatestPoint(T0 + 9000, 7.0),
+    }
+    assert await hot.latest_values("metrics", []) == {}
 
 
 async def test_a_late_batch_never_replaces_a_newer_latest(hot: HotTier) -> None:

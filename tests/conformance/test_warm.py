@@ -96,6 +96,20 @@ async def test_rollup_tiers_reach_the_newest_sample_before_a_rollup(warm: WarmTi
     assert h1.max.tolist() == [149.0]
 
 
+async def test_an_hourly_read_joins_hours_minutes_and_raw_samples(warm: WarmTier) -> None:
+    """Past the rollups' progress an hourly read takes 1-minute rows, then raw samples."""
+    await warm.write(ticks(1, T0, 9030))  # 2.5 h and 30 s
+    await warm.rollup(now_ms=T0 + 9030_000)  # hours through T0 + 2 h, minutes through 2.5 h
+    await warm.write(ticks(9031, T0 + 9030_000, 60))  # cpu.used = 0 .. 59 again
+    h1 = await warm.read("metrics", "m1", "cpu.used", T0, T0 + 3 * 3_600_000, Tier.H1)
+    assert h1.times_ms.tolist() == [T0, T0 + 3_600_000, T0 + 7_200_000]
+    assert h1.count.tolist() == [3600, 3600, 1890]
+    assert h1.min.tolist() == [0.0, 3600.0, 0.0]
+    assert h1.max.tolist() == [3599.0, 7199.0, 9029.0]
+    third = (sum(range(7200, 9030)) + sum(range(60))) / 1890
+    assert h1.avg.tolist() == pytest.approx([1799.5, 5399.5, third])
+
+
 async def test_rollups_are_idempotent(warm: WarmTier) -> None:
     await warm.write(ticks(1, T0, 600))
     await warm.rollup()
@@ -140,6 +154,22 @@ async def test_sources_series_and_latest_describe_what_is_stored(warm: WarmTier)
     assert latest == {"cpu.used": (T0 + 9000, 9.0), DISK: (T0 + 9000, 109.0)}
     assert await warm.sources("deskmeter") == []
     assert await warm.latest("metrics", "nope") == []
+
+
+async def test_latest_takes_each_series_from_the_newest_frame_that_holds_it(
+    warm: WarmTier,
+) -> None:
+    """When a source's series change, a series left out of the newest frames keeps the value
+    of the newest frame that still had it."""
+    await warm.write([batch(1, [T0, T0 + 1000], [[1.0, 10.0], [2.0, 20.0]])])
+    await warm.write([batch(2, [T0 + 2000], [[3.0, 30.0]], series=("cpu.used", "temp.celsius"))])
+    await warm.write([batch(3, [T0 + 3000], [[4.0]], series=("cpu.used",))])
+    latest = {lv.series: (lv.time_ms, lv.value) for lv in await warm.latest("metrics", "m1")}
+    assert latest == {
+        "cpu.used": (T0 + 3000, 4.0),
+        DISK: (T0 + 1000, 20.0),
+        "temp.celsius": (T0 + 2000, 30.0),
+    }
 
 
 async def test_retention_drops_old_data_per_tier(

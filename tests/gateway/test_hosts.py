@@ -47,6 +47,26 @@ async def test_hosts_list_falls_back_to_warm_for_hosts_the_hot_tier_lacks(
     assert hosts[1]["hostname"] == "m-warm.example"
 
 
+async def test_hosts_list_reads_many_hosts_from_both_tiers(
+    core: Core, client: httpx.AsyncClient
+) -> None:
+    """A fleet: hosts in the hot tier and hosts only the warm tier has, each with its own
+    newest values, most recently seen first."""
+    t = now_ms()
+    for i in range(12):
+        await seed(core, [ramp(f"m-{i:02d}", t - 600_000 + i * 10_000, 3 + i)], hot=i % 2 == 0)
+
+    hosts = (await client.get("/api/v1/hosts")).json()
+
+    assert [h["id"] for h in hosts] == [f"m-{i:02d}" for i in reversed(range(12))]
+    for h in hosts:
+        i = int(h["id"][2:])
+        last = t - 600_000 + i * 10_000 + (2 + i) * 1000
+        assert h["values"]["cpu.used"] == {"t": last, "v": float(2 + i)}
+        assert set(h["values"]) == set(SERIES)
+        assert h["live"] == "ok"
+
+
 async def test_hosts_list_is_empty_without_data(client: httpx.AsyncClient) -> None:
     """No source yet: an empty list, not an error."""
     res = await client.get("/api/v1/hosts")

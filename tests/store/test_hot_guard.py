@@ -10,7 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from sysmonstm.errors import BackendError
-from sysmonstm.store.hot import HotDocument, HotTier
+from sysmonstm.store.hot import HotDocument, HotTier, LatestPoint
 from sysmonstm.store.hot_guard import GuardedHot
 from sysmonstm.store.hot_memory import MemoryHot
 from sysmonstm.store.model import LatestValue, SeriesBatch, SeriesPoints, SourceState
@@ -66,6 +66,12 @@ class FlakyHot:
     async def latest(self, domain: str, source_id: str) -> list[LatestValue]:
         await self._gate()
         return await self.mem.latest(domain, source_id)
+
+    async def latest_values(
+        self, domain: str, source_ids: Sequence[str]
+    ) -> dict[str, dict[str, LatestPoint]]:
+        await self._gate()
+        return await self.mem.latest_values(domain, source_ids)
 
     async def recent(self, domain: str, source_id: str, series: str, since_ms: int) -> SeriesPoints:
         await self._gate()
@@ -136,6 +142,7 @@ async def test_healthy_calls_pass_through(guard: GuardedHot) -> None:
     assert guard.since_ms is None
     assert [s.source.id for s in await guard.sources("metrics")] == ["m1"]
     assert len(await guard.latest("metrics", "m1")) == 2
+    assert len((await guard.latest_values("metrics", ["m1"]))["m1"]) == 2
     assert len(await guard.recent("metrics", "m1", "cpu.used", T0)) == 3
 
 
@@ -156,6 +163,7 @@ async def test_an_outage_skips_writes_and_reads_empty_without_asking(
         await guard.write(ticks(5 + i, T0 + 4000 + i * 1000, 1))
     assert await guard.sources("metrics") == []
     assert await guard.latest("metrics", "m1") == []
+    assert await guard.latest_values("metrics", ["m1"]) == {}
     assert len(await guard.recent("metrics", "m1", "cpu.used", 0)) == 0
     assert inner.calls == 1
     assert guard.skipped_batches == 12

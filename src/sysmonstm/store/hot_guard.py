@@ -31,7 +31,7 @@ import structlog
 
 from sysmonstm.errors import BackendError
 from sysmonstm.redact import redact
-from sysmonstm.store.hot import HotDocument, HotTier
+from sysmonstm.store.hot import HotDocument, HotTier, LatestPoint
 from sysmonstm.store.model import LatestValue, SeriesBatch, SeriesPoints, SourceState, Tier
 
 log = structlog.get_logger(__name__)
@@ -142,6 +142,11 @@ class GuardedHot:
 
     async def latest(self, domain: str, source_id: str) -> list[LatestValue]:
         return await self._read(lambda: self.inner.latest(domain, source_id), [])
+
+    async def latest_values(
+        self, domain: str, source_ids: Sequence[str]
+    ) -> dict[str, dict[str, LatestPoint]]:
+        return await self._read(lambda: self.inner.latest_values(domain, source_ids), {})
 
     async def recent(self, domain: str, source_id: str, series: str, since_ms: int) -> SeriesPoints:
         """Empty while degraded, and for ranges starting before the backend was complete

@@ -8,10 +8,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 
-from sysmonstm.store.hot import HotDocument
+from sysmonstm.store.hot import HotDocument, LatestPoint
 from sysmonstm.store.hot_docs import member, normalized
 from sysmonstm.store.model import (
     LatestValue,
@@ -33,7 +34,7 @@ class _Source:
     first_seen_ms: int
     last_seen_ms: int
     interval_ms: int
-    latest: dict[str, tuple[int, float]] = field(default_factory=dict)
+    latest: dict[str, LatestPoint] = field(default_factory=dict)
     batches: deque[SeriesBatch] = field(default_factory=deque)
 
 
@@ -90,12 +91,14 @@ class MemoryHot:
         row = int(np.argmax(batch.times_ms))
         values = batch.values[row].tolist()
         if last_t >= src.last_seen_ms:
-            src.latest.update(zip(batch.series, ((last_t, v) for v in values), strict=True))
+            src.latest.update(
+                zip(batch.series, map(LatestPoint, repeat(last_t), values), strict=True)
+            )
             return
         for name, v in zip(batch.series, values, strict=True):  # a late batch: per series
             seen = src.latest.get(name)
-            if seen is None or seen[0] <= last_t:
-                src.latest[name] = (last_t, v)
+            if seen is None or seen.t <= last_t:
+                src.latest[name] = LatestPoint(last_t, v)
 
     def _trim(self, src: _Source, now: int) -> None:
         cutoff = now - self.window_ms
@@ -114,7 +117,13 @@ class MemoryHot:
         src = self._sources.get((domain, source_id))
         if src is None:
             return []
-        return [LatestValue(k, t, v) for k, (t, v) in sorted(src.latest.items())]
+        return [LatestValue(k, p.t, p.v) for k, p in sorted(src.latest.items())]
+
+    async def latest_values(
+        self, domain: str, source_ids: Sequence[str]
+    ) -> dict[str, dict[str, LatestPoint]]:
+        found = ((sid, self._sources.get((domain, sid))) for sid in source_ids)
+        return {sid: dict(src.latest) for sid, src in found if src is not None}
 
     async def recent(self, domain: str, source_id: str, series: str, since_ms: int) -> SeriesPoints:
         src = self._sources.get((domain, source_id))

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from itertools import repeat
 from typing import Any, NoReturn, cast
 
 import msgspec
@@ -24,14 +25,13 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from sysmonstm.errors import BackendError
-from sysmonstm.store.hot import HotDocument
+from sysmonstm.store.hot import HotDocument, LatestPoint
 from sysmonstm.store.model import LatestValue, SeriesBatch, SeriesPoints, SourceState
 from sysmonstm.store.redis_docs import RedisDocs, mark_key
 from sysmonstm.store.redis_layout import (
     Keys,
     Layout,
     decode_entry,
-    decode_frames,
     decode_layout,
     encode_entry,
     encode_frame,
@@ -52,6 +52,28 @@ _FAILURES = (RedisError, OSError, msgspec.DecodeError)
 
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _newest(
+    frames: dict[bytes, bytes], layouts: dict[bytes, tuple[str, ...] | None]
+) -> dict[str, LatestPoint]:
+    """A ``:latest`` hash (a frame per layout id) as the newest point per series. Frames
+    whose layout is unknown (expired) or of another width are left out."""
+    newest: dict[str, LatestPoint] = {}
+    for layout_id, frame in frames.items():
+        names = layouts.get(layout_id)
+        if names is None or len(frame) != 8 * (len(names) + 1):
+            continue
+        t = int.from_bytes(frame[:8], "little", signed=True)
+        values = np.frombuffer(frame, dtype="<f8", offset=8).tolist()
+        if not newest:  # the usual case: one layout per source
+            newest = dict(zip(names, map(LatestPoint, repeat(t), values), strict=True))
+            continue
+        for name, v in zip(names, values, strict=True):
+            seen = newest.get(name)
+            if seen is None or seen.t <= t:
+                newest[name] = LatestPoint(t, v)
+    return newest
 
 
 class RedisHot:
@@ -267,17 +289,34 @@ class RedisHot:
 
     async def latest(self, domain: str, source_id: str) -> list[LatestValue]:
         """The newest value per series: of the newest frame of each layout holding it."""
+        newest = (await self.latest_values(domain, [source_id])).get(source_id, {})
+        return [LatestValue(k, p.t, p.v) for k, p in sorted(newest.items())]
+
+    async def latest_values(
+        self, domain: str, source_ids: Sequence[str]
+    ) -> dict[str, dict[str, LatestPoint]]:
+        """``latest`` of every source in one round trip (two the first time a layout is
+        met): the ``:latest`` hashes, pipelined."""
+        if not source_ids:
+            return {}
         client = self._redis()
         async with self._calling("latest"):
-            frames = cast(
-                dict[bytes, bytes], await client.hgetall(self.keys.latest(domain, source_id))
-            )
+            pipe = client.pipeline(transaction=False)
+            for source_id in source_ids:
+                pipe.hgetall(self.keys.latest(domain, source_id))
+            hashes = cast(list[dict[bytes, bytes]], await pipe.execute())
             keys = {
-                lid.decode(): self.keys.layout(domain, source_id, lid.decode()) for lid in frames
+                (sid, lid): self.keys.layout(domain, sid, lid.decode())
+                for sid, frames in zip(source_ids, hashes, strict=True)
+                for lid in frames
             }
             known = await self._layouts_of(client, set(keys.values()))
-            layouts = {lid: known[key] for lid, key in keys.items() if key in known}
-            return decode_frames(frames, layouts)
+        out = {}
+        for sid, frames in zip(source_ids, hashes, strict=True):
+            if frames:
+                layouts = {lid: known.get(keys[(sid, lid)]) for lid in frames}
+                out[sid] = _newest(frames, layouts)
+        return out
 
     async def recent(self, domain: str, source_id: str, series: str, since_ms: int) -> SeriesPoints:
         """Raw points of one series from ``since_ms`` on, oldest first: the batches of the

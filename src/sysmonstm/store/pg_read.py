@@ -7,8 +7,6 @@ and what a rollup-tier read covers (``progress.read_spans``) are shared with SQL
 backends aggregate alike.
 """
 
-# ruff: noqa: S608  # SQL names only the fixed rollup parents (m1, h1), never input
-
 from __future__ import annotations
 
 import json
@@ -27,10 +25,8 @@ from sysmonstm.store.model import (
 )
 from sysmonstm.store.pg_binary import float8_arrays
 from sysmonstm.store.pg_conn import Conn
-from sysmonstm.store.progress import M1, read_spans, rollup_points
+from sysmonstm.store.progress import M1, Span, read_spans, rollup_points
 from sysmonstm.store.rollup import Buckets, bucket_matrix
-
-_ROLLUP_TABLE = {Tier.M1: "m1", Tier.H1: "h1"}
 
 
 class LayoutCache:
@@ -100,40 +96,77 @@ def _raw_buckets(series_id: int, times: Int64Array, values: np.ndarray, step: in
     return bucket_matrix(np.asarray([series_id], dtype=np.int64), times, values[:, None], step)
 
 
-async def rollup_rows(
-    conn: Conn, tier: Tier, series_id: int, start_ms: int, end_ms: int
-) -> Buckets:
-    """Stored rollup rows of ``tier`` for one series in ``[start_ms, end_ms)``."""
-    if start_ms >= end_ms:
-        return Buckets.empty()
-    rows = await conn.fetch(
-        f"SELECT t, min, max, sum, count, last FROM {_ROLLUP_TABLE[tier]}"
-        " WHERE series_id = $1 AND t >= $2 AND t < $3 ORDER BY t",
-        series_id,
-        start_ms,
-        end_ms,
-    )
+# What each span of a rollup-tier read selects, as (tag, t, seq, min, max, sum, count, last)
+# rows: the stored rows of a rollup tier, or one series' raw samples. Each span is bounded by
+# its own parameters, so the planner prunes every partition outside it.
+_SPAN_SQL = {
+    Tier.H1: "SELECT 2, t, 0::int8, min, max, sum, count, last FROM h1"
+    " WHERE series_id = $1 AND t >= {lo} AND t < {hi}",
+    Tier.M1: "SELECT 1, t, 0::int8, min, max, sum, count, last FROM m1"
+    " WHERE series_id = $1 AND t >= {lo} AND t < {hi}",
+    Tier.RAW: "SELECT 0, r.t, r.seq, r.vals[l.pos], r.vals[l.pos], r.vals[l.pos], 1,"
+    " r.vals[l.pos] FROM raw r"
+    " JOIN (SELECT id, array_position(ids, $1) AS pos FROM layouts"
+    " WHERE source_id = {src} AND $1 = ANY (ids)) l ON l.id = r.layout_id"
+    " WHERE r.source_id = {src} AND r.t >= {lo} AND r.t < {hi}",
+}
+_TAG = {Tier.RAW: 0, Tier.M1: 1, Tier.H1: 2}
+
+
+async def span_buckets(
+    conn: Conn, source_id: int, series_id: int, spans: list[Span]
+) -> list[Buckets]:
+    """The buckets of one series in ``spans`` (``progress.read_spans``), all read by one
+    statement: stored rollup rows as they are, raw samples rolled into 1-minute buckets."""
+    if not spans:
+        return []
+    args: list[object] = [series_id]
+    parts = []
+    for span in spans:
+        if span.tier is Tier.RAW:
+            args.append(source_id)
+        src = f"${len(args)}"
+        args += [span.start_ms, span.end_ms]
+        sql = _SPAN_SQL[span.tier]
+        parts.append(sql.format(src=src, lo=f"${len(args) - 1}", hi=f"${len(args)}"))
+    rows = await conn.fetch(" UNION ALL ".join(parts) + " ORDER BY 1, 2, 3", *args)
     if not rows:
-        return Buckets.empty()
+        return []
     cols = list(zip(*rows, strict=True))
-    t = np.asarray(cols[0], dtype=np.int64)
-    return Buckets(
-        series_ids=np.full(len(t), series_id, dtype=np.int64),
-        t=t,
-        min=np.asarray(cols[1], dtype=np.float64),
-        max=np.asarray(cols[2], dtype=np.float64),
-        sum=np.asarray(cols[3], dtype=np.float64),
-        count=np.asarray(cols[4], dtype=np.int64),
-        last=np.asarray(cols[5], dtype=np.float64),
-        last_t=t,
-    )
+    tag = np.asarray(cols[0], dtype=np.int64)
+    t = np.asarray(cols[1], dtype=np.int64)
+    mn, mx, sm, last = (np.asarray(cols[i], dtype=np.float64) for i in (3, 4, 5, 7))
+    count = np.asarray(cols[6], dtype=np.int64)
+    out = []
+    for span in spans:
+        picked = tag == _TAG[span.tier]
+        if not picked.any():
+            continue
+        times = t[picked]
+        if span.tier is Tier.RAW:
+            out.append(_raw_buckets(series_id, times, mn[picked], M1))
+            continue
+        out.append(
+            Buckets(
+                series_ids=np.full(len(times), series_id, dtype=np.int64),
+                t=times,
+                min=mn[picked],
+                max=mx[picked],
+                sum=sm[picked],
+                count=count[picked],
+                last=last[picked],
+                last_t=times,
+            )
+        )
+    return out
 
 
 async def read(
     conn: Conn, domain: str, key: str, series: str, start_ms: int, end_ms: int, tier: Tier
 ) -> SeriesPoints:
     """One series of one tier; rollup tiers cover the not yet rolled-up tail from finer
-    tiers (see ``WarmTier.read``). Run in a repeatable-read transaction: one snapshot."""
+    tiers (see ``WarmTier.read``), every span read by one statement once the source's
+    progress is known. Run in a repeatable-read transaction: one snapshot."""
     row = await conn.fetchrow(
         "SELECT so.id, so.m1_through, so.h1_through, se.id FROM sources so"
         " JOIN series se ON se.source_id = so.id"
@@ -149,15 +182,8 @@ async def read(
         times, values = await raw_series(conn, source_id, series_id, start_ms, end_ms)
         interval = int(np.median(np.diff(times))) if len(times) > 1 else 0
         return SeriesPoints.raw(series, Tier.RAW, interval, times, values)
-    parts = []
-    for span in read_spans(tier, start_ms, end_ms, m1_through, h1_through):
-        lo, hi = span.start_ms, span.end_ms
-        if span.tier is Tier.RAW:
-            times, values = await raw_series(conn, source_id, series_id, lo, hi)
-            parts.append(_raw_buckets(series_id, times, values, M1))
-        else:
-            parts.append(await rollup_rows(conn, span.tier, series_id, lo, hi))
-    return rollup_points(series, tier, parts)
+    spans = read_spans(tier, start_ms, end_ms, m1_through, h1_through)
+    return rollup_points(series, tier, await span_buckets(conn, source_id, series_id, spans))
 
 
 async def stored_through(conn: Conn, domain: str, key: str) -> int:
@@ -197,12 +223,15 @@ async def series(conn: Conn, domain: str, key: str) -> list[str]:
 
 
 async def latest(conn: Conn, domain: str, key: str) -> list[LatestValue]:
-    """Each series' value in the newest of the source's last 64 frames that holds it."""
+    """Each series' value in the newest of the source's last 64 frames that holds it: the
+    newest of those frames per layout, unnested (usually one frame, not 64)."""
     rows = await conn.fetch(
         """SELECT DISTINCT ON (u.sid) se.key, f.t, u.v
-           FROM (SELECT r.t, r.seq, r.layout_id, r.vals FROM raw r
-                 WHERE r.source_id = (SELECT id FROM sources WHERE domain = $1 AND key = $2)
-                 ORDER BY r.t DESC, r.seq DESC LIMIT 64) f
+           FROM (SELECT DISTINCT ON (r.layout_id) r.t, r.seq, r.layout_id, r.vals
+                 FROM (SELECT t, seq, layout_id, vals FROM raw
+                       WHERE source_id = (SELECT id FROM sources WHERE domain = $1 AND key = $2)
+                       ORDER BY t DESC, seq DESC LIMIT 64) r
+                 ORDER BY r.layout_id, r.t DESC, r.seq DESC) f
            JOIN layouts l ON l.id = f.layout_id
            CROSS JOIN LATERAL unnest(l.ids, f.vals) AS u(sid, v)
            JOIN series se ON se.id = u.sid

@@ -153,6 +153,7 @@ class SqliteReader:
             self.conn.execute("SELECT id, key FROM series WHERE source_id=?", (src[0],)).fetchall()
         )
         found: dict[int, tuple[int, float]] = {}
+        seen: set[int] = set()  # layouts whose newest frame was read: it holds all its series
         tables = sorted(
             (t for t in db.existing_tables(self.conn) if t.startswith("raw_")), reverse=True
         )
@@ -161,6 +162,9 @@ class SqliteReader:
                 f"SELECT t, layout_id, vals FROM {name} WHERE source_id=? ORDER BY t DESC LIMIT 64",
                 (src[0],),
             ):
+                if layout in seen:
+                    continue
+                seen.add(layout)
                 ids = layout_ids(self.conn, self._layouts, layout)
                 values = np.frombuffer(vals, dtype="<f8")
                 for sid, v in zip(ids.tolist(), values.tolist(), strict=True):

@@ -11,7 +11,9 @@ them in OpenAPI.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import msgspec
@@ -21,6 +23,7 @@ from pydantic import BaseModel, Field
 from sysmonstm.errors import InvalidInputError
 from sysmonstm.gateway.timeparse import parse_time
 from sysmonstm.runtime import Core
+from sysmonstm.store.hot import LatestPoint
 from sysmonstm.store.model import LatestValue, SourceState
 from sysmonstm.store.query import MAX_POINTS
 from sysmonstm.store.series import parse_series
@@ -80,8 +83,15 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+Latest = Mapping[str, LatestPoint]  # series key -> newest point
+
+
+def _pairs(values: list[LatestValue]) -> dict[str, LatestPoint]:
+    return {lv.series: LatestPoint(lv.time_ms, lv.value) for lv in values}
+
+
 def _host(
-    state: SourceState, values: list[LatestValue], now_ms: int, first_seen_ms: int | None = None
+    state: SourceState, values: Latest, now_ms: int, first_seen_ms: int | None = None
 ) -> dict[str, Any]:
     info = state.source
     return {
@@ -92,17 +102,46 @@ def _host(
         "last_seen_ms": state.last_seen_ms,
         "age_s": round(max(0, now_ms - state.last_seen_ms) / 1000, 3),
         "interval_ms": state.interval_ms,
-        "values": {lv.series: {"t": lv.time_ms, "v": lv.value} for lv in values},
+        "values": dict(values),  # points encode as {"t": ..., "v": ...}
     }
 
 
-def _merge_latest(older: list[LatestValue], newer: list[LatestValue]) -> list[LatestValue]:
-    merged = {lv.series: lv for lv in older}
+def _merge_latest(older: list[LatestValue], newer: list[LatestValue]) -> Latest:
+    merged = _pairs(older)
     for lv in newer:
         seen = merged.get(lv.series)
-        if seen is None or lv.time_ms >= seen.time_ms:
-            merged[lv.series] = lv
-    return [merged[k] for k in sorted(merged)]
+        if seen is None or lv.time_ms >= seen.t:
+            merged[lv.series] = LatestPoint(lv.time_ms, lv.value)
+    return {k: merged[k] for k in sorted(merged)}
+
+
+async def hosts_overview(core: Core) -> tuple[list[dict[str, Any]], str]:
+    """The fleet overview ``GET /hosts`` answers, and its ``live`` state: every host with
+    its latest values, the hot tier's (one read for all hosts), then the warm tier's for
+    hosts the hot tier does not know or has no values of (all of them while it is
+    degraded; those reads run side by side); most recently seen first."""
+    now = _now_ms()
+    hot = await core.hot.sources(DOMAIN)
+    warm = {s.source.id: s for s in await core.warm.sources(DOMAIN)}
+    ids = [s.source.id for s in hot]
+    latest: dict[str, Latest] = dict(await core.hot.latest_values(DOMAIN, ids)) if hot else {}
+    # hosts the hot tier lists without values (it went down meanwhile), and those it lacks
+    listed = set(ids)
+    missing = [i for i in ids if not latest.get(i) and i in warm]
+    missing += [i for i in warm if i not in listed]
+    stored = await asyncio.gather(*(core.warm.latest(DOMAIN, i) for i in missing))
+    latest.update((i, _pairs(values)) for i, values in zip(missing, stored, strict=True))
+    out = []
+    for state in hot:
+        found = warm.pop(state.source.id, None)
+        first = found.first_seen_ms if found else None
+        out.append(_host(state, latest.get(state.source.id, {}), now, first))
+    out.extend(_host(s, latest[s.source.id], now) for s in warm.values())
+    out.sort(key=lambda h: h["last_seen_ms"], reverse=True)
+    live = _live(core)
+    for host in out:
+        host["live"] = live
+    return out, live
 
 
 def routers(core: Core) -> list[APIRouter]:
@@ -114,23 +153,7 @@ def routers(core: Core) -> list[APIRouter]:
         """Hosts with their latest values: the hot tier's, then the warm tier's for hosts
         the hot tier does not know (all of them while it is degraded); most recently seen
         first. ``live`` (and the ``Sysmonstm-Live`` header) says which."""
-        now = _now_ms()
-        hot = await core.hot.sources(DOMAIN)
-        warm = {s.source.id: s for s in await core.warm.sources(DOMAIN)}
-        out = []
-        for state in hot:
-            stored = warm.pop(state.source.id, None)
-            values = await core.hot.latest(DOMAIN, state.source.id)
-            if not values and stored is not None:  # the hot tier went down meanwhile
-                values = await core.warm.latest(DOMAIN, state.source.id)
-            out.append(_host(state, values, now, stored.first_seen_ms if stored else None))
-        out.extend(
-            [_host(s, await core.warm.latest(DOMAIN, s.source.id), now) for s in warm.values()]
-        )
-        out.sort(key=lambda h: h["last_seen_ms"], reverse=True)
-        live = _live(core)
-        for host in out:
-            host["live"] = live
+        out, live = await hosts_overview(core)
         return _json(out, {LIVE_HEADER: live})
 
     @router.get(
