@@ -14,7 +14,7 @@ from sysmonstm.errors import ConfigError
 from sysmonstm.events.envelope import Envelope
 from sysmonstm.events.memory import MemoryBus
 from sysmonstm.events.testing import Capture
-from sysmonstm.rules import Observation, RuleService, load_rules, parse_rules
+from sysmonstm.rules import Engine, Observation, RuleService, load_rules, parse_rules
 from sysmonstm.rules.testing import ManualClock
 from sysmonstm.store.model import Record
 from tests.rules.support import T0, rule_toml
@@ -221,3 +221,69 @@ async def test_a_rule_no_extractor_reads_is_a_config_error() -> None:
     bus = MemoryBus()
     with pytest.raises(ConfigError, match=r"rule 'velocity': key 'topic': no extractor"):
         RuleService(bus, parse_rules(VELOCITY), EXTRACTORS)
+
+
+class SlowRecorder(Recorder):
+    """Holds the first append until released; counts the appends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def append_records(self, records: Sequence[Record]) -> None:
+        self.calls.append(len(records))
+        self.started.set()
+        if len(self.calls) == 1:
+            await self.release.wait()
+        await super().append_records(records)
+
+
+async def test_transitions_that_pile_up_during_a_write_go_out_in_one_write_in_order(
+    rig: Rig,
+) -> None:
+    """Evaluation does not wait for the warm tier; what piled up meanwhile is kept in one
+    append, and each transition is published after its record, in order."""
+    slow = SlowRecorder()
+    rig.recorder = slow
+    await rig.serve(
+        RuleService(rig.bus, load_rules([METRICS_RULES]), EXTRACTORS, slow, rig.clock, linger_s=0)
+    )
+    await rig.metrics("a", 0, swap__used_pct=70)
+    await slow.started.wait()
+    for i, host in enumerate(("b", "c", "d")):
+        await rig.metrics(host, i, swap__used_pct=70)
+        await asyncio.sleep(0.01)  # each evaluated on its own while the first write waits
+    assert rig.capture.events == []  # nothing published before its record is kept
+    slow.release.set()
+    await rig.capture.wait_for(lambda e: e.payload["key"] == "d")
+    assert slow.calls == [1, 3]
+    assert [e.payload["key"] for e in rig.capture.events] == ["a", "b", "c", "d"]
+
+
+async def test_a_burst_evaluated_in_batches_publishes_what_one_at_a_time_would(
+    rig: Rig,
+) -> None:
+    """Hundreds of envelopes queued at once: the service defers and evaluates them in
+    batches; the alerts published are those of evaluating them one by one, in order."""
+    rules = load_rules([METRICS_RULES])
+    service = await rig.serve(
+        RuleService(rig.bus, rules, EXTRACTORS, rig.recorder, rig.clock, batch=64)
+    )
+    envelopes = []
+    for i in range(300):
+        host = f"h{i % 7}"
+        value = float((i * 37) % 100)
+        envelopes.append(await rig.metrics(host, i, swap__used_pct=value, cpu__used=value))
+    reference = Engine(rules, clock=rig.clock, vectorize=False)
+    expected = [
+        e.to_payload()
+        for env in envelopes
+        for e in reference.observe(env.topic, EXTRACTORS["metrics.>"](env))
+    ]
+    assert expected
+    await service.stop()
+    assert rig.task is not None
+    await rig.task
+    assert [e.payload for e in rig.capture.events] == expected

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sysmonstm.errors import ConfigError
@@ -109,13 +111,15 @@ def _scalar(rule: Rule, key: str, value: object, numeric_only: bool) -> Scalar:
 
 
 def _compare(op: Operator, limit: float) -> Predicate:
+    # ``v > limit`` is ``limit < v``: a partial of a C comparison, no Python frame per test.
+    # Only numbers reach it (``as_number`` coerces), for which comparisons return a bool.
     if op is Operator.GT:
-        return lambda v: bool(v > limit)
+        return partial(operator.lt, limit)
     if op is Operator.GTE:
-        return lambda v: bool(v >= limit)
+        return partial(operator.le, limit)
     if op is Operator.LT:
-        return lambda v: bool(v < limit)
-    return lambda v: bool(v <= limit)
+        return partial(operator.gt, limit)
+    return partial(operator.ge, limit)
 
 
 def _ordered(rule: Rule) -> Condition:

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from sysmonstm.events.envelope import Envelope
 
 Scalar = float | str | bool
@@ -103,9 +105,11 @@ class Rule:
     origin: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """One observed state of entity ``key`` at ``time_ms`` (Unix ms, UTC): flat ``fields``."""
+class Observation(msgspec.Struct, frozen=True):
+    """One observed state of entity ``key`` at ``time_ms`` (Unix ms, UTC): flat ``fields``.
+
+    A msgspec Struct rather than a dataclass: extractors make one per entity per sample
+    (24 per metrics message), and a Struct is built several times faster."""
 
     key: str
     time_ms: int

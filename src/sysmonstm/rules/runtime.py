@@ -58,6 +58,27 @@ def _glob(patterns: tuple[str, ...]) -> Callable[[str], Any]:
 class RuleRuntime:
     """Evaluates one rule; ``observe``/``tick`` append the transitions to ``out``."""
 
+    __slots__ = (
+        "active",
+        "coerce",
+        "columnar",
+        "condition",
+        "counting",
+        "field",
+        "grouped",
+        "groups",
+        "index",
+        "max_groups",
+        "refused",
+        "rule",
+        "scan_all",
+        "timed",
+        "trigger",
+        "ttl_ms",
+        "watch",
+        "where",
+    )
+
     def __init__(self, rule: Rule, index: int, *, idle_ms: int, max_groups: int) -> None:
         self.rule = rule
         self.index = index
@@ -74,6 +95,11 @@ class RuleRuntime:
         self.max_groups = max_groups
         self.scan_all = decay_may_trigger(rule)
         self.counting = rule.window is not None and rule.window.agg is Aggregate.COUNT
+        self.field = rule.field
+        self.columnar = False  # evaluated by sysmonstm.rules.vector (the engine decides)
+        self.grouped = bool(rule.group_by)
+        self.coerce = self._coercion()
+        self.trigger = self.condition.trigger if self.condition is not None else bool
         self.groups: OrderedDict[GroupId, Group] = OrderedDict()  # least recently seen first
         self.active: dict[GroupId, Group] = {}  # groups holding an alert
         self.timed: dict[GroupId, Group] = {}  # pending, or firing with a countdown
@@ -82,53 +108,79 @@ class RuleRuntime:
 
     # -- observations ---------------------------------------------------------------
 
-    def observe(self, obs: Observation, now_ms: int, out: _Events) -> None:
-        """Evaluate one observation the dispatcher routed here (topic already matched)."""
-        sample = self._sample(obs.fields)
-        if sample is _SKIP:
+    def selects(self, fields: Mapping[str, Any]) -> bool:
+        """Whether every ``where`` glob matches ``fields`` (the dispatcher asks, then plans)."""
+        for name, match in self.where:
+            value = fields.get(name)
+            if value is None or not match(value if isinstance(value, str) else str(value)):
+                return False
+        return True
+
+    def observe(  # noqa: PLR0912 - the engine's innermost loop, kept in one frame
+        self, obs: Observation, by_key: GroupId, now_ms: int, out: _Events
+    ) -> None:
+        """Evaluate one observation the dispatcher routed here (topic and ``where`` already
+        matched); ``by_key`` is ``(obs.key,)``, the group when the rule has no ``group_by``."""
+        field = self.field
+        raw = None if field is None else obs.fields.get(field)
+        if type(raw) is float and raw == raw:  # noqa: PLR0124 - NaN is not a number
+            sample: Any = 0.0 if self.counting else raw  # what every coercion makes of it
+        else:
+            sample = self._sample(raw)
+            if sample is _SKIP:
+                return
+        gid = self._gid(obs) if self.grouped else by_key
+        if gid is None:
             return
-        gid = self._gid(obs)
-        group = None if gid is None else self._touch(gid, obs, now_ms)
-        if group is None:
-            return
+        group = self.groups.get(gid)
+        if group is not None:
+            self.groups.move_to_end(gid)  # least recently seen first
+        else:
+            group = self._new_group(gid, obs, now_ms)
+            if group is None:
+                return
         group.fields = obs.fields
         group.seen_ms = now_ms
         t = group.obs_ms = max(obs.time_ms, group.obs_ms)
         if self.condition is None:
             self._seen(group, sample, now_ms, out)
             return
-        self._advance(group, t, out)
-        if group.window is not None:
-            group.window.add(t, sample)
-            sample = group.window.result()
+        if group.alert is not None:
+            self._advance(group, t, out)
+        window = group.window
+        if window is not None:
+            sample = window.add_result(t, sample)
             if sample is None:
                 return
-        self._evaluate(group, sample, t, out)
+        if group.alert is None:
+            group.value = sample
+            if self.trigger(sample):
+                self._start(group, t, out)
+        else:
+            self._evaluate(group, sample, t, out)
 
-    def _sample(self, fields: Mapping[str, Any]) -> Any:
-        """What this rule takes from ``fields``: the value to test, or ``_SKIP``."""
-        for name, match in self.where:
-            value = fields.get(name)
-            if value is None or not match(value if isinstance(value, str) else str(value)):
-                return _SKIP
-        rule = self.rule
-        if rule.field is None:
+    def _sample(self, raw: Any) -> Any:
+        """What the rule tests for field value ``raw`` (not a plain float), or ``_SKIP``."""
+        if self.field is None:
             return 0.0  # a count window without a field counts every observation
-        raw = fields.get(rule.field)
         if raw is None:
             return _SKIP
+        sample = self.coerce(raw)
+        return _SKIP if sample is None and self.condition is not None else sample
+
+    def _coercion(self) -> Callable[[Any], Any]:
+        """What this rule makes of a field value that is not a plain float (``None``: skip)."""
+        rule = self.rule
         if self.condition is None:
-            return as_scalar(raw)  # absent: anything carrying the field is a sign of life
+            return as_scalar  # absent: anything carrying the field is a sign of life
         if rule.window is None:
-            sample = self.condition.coerce(raw)
-        else:
-            sample = 0.0 if self.counting else as_number(raw)
-        return _SKIP if sample is None else sample
+            return self.condition.coerce
+        if self.counting:
+            return lambda raw: 0.0
+        return as_number
 
     def _gid(self, obs: Observation) -> GroupId | None:
         names = self.rule.group_by
-        if not names:
-            return (obs.key,)
         values = []
         for name in names:
             value = obs.fields.get(name)
@@ -137,11 +189,8 @@ class RuleRuntime:
             values.append(value if isinstance(value, str | int | float) else repr(value))
         return tuple(values)
 
-    def _touch(self, gid: GroupId, obs: Observation, now_ms: int) -> Group | None:
-        group = self.groups.get(gid)
-        if group is not None:
-            self.groups.move_to_end(gid)
-            return group
+    def _new_group(self, gid: GroupId, obs: Observation, now_ms: int) -> Group | None:
+        """A new group for ``gid``, making room past ``max_groups``; ``None`` if refused."""
         if len(self.groups) >= self.max_groups and not self._make_room():
             self.refused += 1
             return None

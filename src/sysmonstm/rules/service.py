@@ -8,16 +8,18 @@ a payment twice in a velocity window.
 
 Each transition is kept first (``Record(kind="alert", id=f"{instance}:{state}")`` in the
 warm tier, when one is given) and then published on ``alerts.<rule token>`` with source
-``rules`` and the same id as event id, so replays stay harmless downstream. An envelope the
-extractor refuses is logged and skipped; a failing publish or store is logged; the service
-carries on either way.
+``rules`` and the same id as event id, so replays stay harmless downstream. That happens in
+the background (``sysmonstm.rules.emitter``): evaluation goes on while transitions are
+written, many per warm-tier call. ``tick()`` and ``run()`` returning mean what they caused
+is kept and published. An envelope the extractor refuses is logged and skipped; a failing
+publish or store is logged; the service carries on either way.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
@@ -25,35 +27,13 @@ from sysmonstm.errors import ConfigError
 from sysmonstm.events.bus import Bus, Subscription
 from sysmonstm.events.envelope import Envelope
 from sysmonstm.events.topics import TopicPattern, topic_token
+from sysmonstm.rules.emitter import SOURCE, Emitter, RecordSink, alert_record, alert_topic
 from sysmonstm.rules.engine import Clock, Engine, wall_clock_ms
 from sysmonstm.rules.model import AlertEvent, Extractor, Rule
-from sysmonstm.store.model import Record
 
 log = structlog.get_logger(__name__)
 
-SOURCE = "rules"
-
-
-class RecordSink(Protocol):
-    """The part of ``WarmTier`` the service uses; any warm tier satisfies it."""
-
-    async def append_records(self, records: Sequence[Record]) -> None: ...
-
-
-def alert_topic(rule: str) -> str:
-    """The topic a rule's alerts are published on."""
-    return f"alerts.{topic_token(rule)}"
-
-
-def alert_record(event: AlertEvent) -> Record:
-    """The warm-tier record of one transition (its id makes a repeat harmless)."""
-    return Record(
-        kind="alert",
-        id=f"{event.id}:{event.state}",
-        time_ms=event.time_ms,
-        key=event.id,
-        body=event.to_payload(),
-    )
+__all__ = ["SOURCE", "RecordSink", "RuleService", "alert_record", "alert_topic"]
 
 
 def patterns_overlap(a: TopicPattern, b: TopicPattern) -> bool:
@@ -74,6 +54,12 @@ class RuleService:
     fire). ``tick_seconds`` paces ``tick``; ``dedupe`` bounds the remembered envelope ids.
     ``durable`` names durable subscriptions (on a bus that keeps history) so a restarted
     service resumes where it stopped instead of missing what was published meanwhile.
+
+    Envelopes are evaluated in batches (``Engine.defer``): what arrives within ``linger_s``
+    of a batch's first envelope, or sooner ``batch`` samples, is evaluated together (the
+    per-batch cost is then spread over many envelopes). A durable subscription thus
+    acknowledges an envelope once taken, before it is evaluated: a crash loses that batch,
+    as it loses the engine's windows and pending alerts.
     """
 
     def __init__(
@@ -87,10 +73,15 @@ class RuleService:
         tick_seconds: float = 1.0,
         dedupe: int = 20_000,
         durable: str | None = None,
+        batch: int = 8192,
+        linger_s: float = 0.02,
     ) -> None:
         self.engine = Engine(rules, clock=clock)
         self._bus = bus
-        self._warm = warm
+        self._emitter = Emitter(bus, warm)
+        self._batch = batch
+        self._linger = linger_s
+        self._flush_due = False
         self._clock = clock
         self._tick_seconds = tick_seconds
         self._dedupe = dedupe
@@ -127,8 +118,10 @@ class RuleService:
             ]
 
     async def run(self) -> None:
-        """Evaluate events and tick until ``stop`` (what was queued is drained) or cancel."""
+        """Evaluate events and tick until ``stop`` (what was queued is evaluated, and what
+        that caused kept and published) or cancel."""
         await self.start()
+        emitter = asyncio.create_task(self._emitter.run())
         consumers = [asyncio.create_task(self._consume(sub)) for sub in self._subs]
         ticker = asyncio.create_task(self._ticker())
         waiters: list[asyncio.Task[Any]] = list(consumers)
@@ -136,10 +129,14 @@ class RuleService:
             waiters.append(asyncio.create_task(self._stopped.wait()))
         try:
             await asyncio.gather(*waiters)  # consumers end once their subscription is closed
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+            await self._emitter.put(self.engine.flush())
+            await self._emitter.flush()
         finally:
-            for task in [*waiters, ticker]:
+            for task in [*waiters, ticker, emitter]:
                 task.cancel()
-            await asyncio.gather(*waiters, ticker, return_exceptions=True)
+            await asyncio.gather(*waiters, ticker, emitter, return_exceptions=True)
             await self._close()
 
     async def stop(self) -> None:
@@ -152,8 +149,10 @@ class RuleService:
             await sub.close()
 
     async def tick(self) -> None:
-        """Apply the transitions due by the clock (absence, ``for``, ``keep_firing_for``)."""
-        await self._emit(self.engine.tick(self._clock()))
+        """Apply the transitions due by the clock (absence, ``for``, ``keep_firing_for``);
+        returns once they are kept and published."""
+        await self._emitter.put(self.engine.tick(self._clock()))
+        await self._emitter.flush()
 
     async def _ticker(self) -> None:
         while True:
@@ -197,25 +196,14 @@ class RuleService:
                 error=f"{type(exc).__name__}: {exc}",
             )
             return
-        await self._emit(self.engine.observe(envelope.topic, observations))
+        self.engine.defer(envelope.topic, observations)
+        if self.engine.backlog >= self._batch:
+            await self._emitter.put(self.engine.flush())
+        elif not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_later(self._linger, self._flush_late)
 
-    async def _emit(self, events: Sequence[AlertEvent]) -> None:
-        if not events:
-            return
-        if self._warm is not None:
-            try:
-                await self._warm.append_records([alert_record(e) for e in events])
-            except Exception:
-                log.exception("rules.record_failed", count=len(events))
-        for event in events:
-            log.info("rules.alert", rule=event.rule, state=str(event.state), key=event.key)
-            try:
-                await self._bus.publish(
-                    alert_topic(event.rule),
-                    event.to_payload(),
-                    source=SOURCE,
-                    event_id=f"{event.id}:{event.state}",
-                    time_ms=event.time_ms,
-                )
-            except Exception:
-                log.exception("rules.publish_failed", rule=event.rule, id=event.id)
+    def _flush_late(self) -> None:
+        """``linger`` after a batch began, once the consumers yield: evaluate what waits."""
+        self._flush_due = False
+        self._emitter.put_nowait(self.engine.flush())

@@ -36,6 +36,10 @@ class SlidingWindow(Protocol):
         """The aggregate over the samples held, ``None`` when it is unknown."""
         ...
 
+    def add_result(self, time_ms: int, value: float) -> float | None:
+        """``add`` then ``result`` in one call (the engine's hot path)."""
+        ...
+
     def __len__(self) -> int: ...
 
 
@@ -59,6 +63,10 @@ class CountWindow:
             times.popleft()
 
     def result(self) -> float | None:
+        return float(len(self._times))
+
+    def add_result(self, time_ms: int, value: float) -> float | None:
+        self.add(time_ms, value)
         return float(len(self._times))
 
     def __len__(self) -> int:
@@ -98,6 +106,14 @@ class SumWindow:
         n = len(self._samples)
         return self._sum / n if n else None
 
+    def add_result(self, time_ms: int, value: float) -> float | None:
+        samples = self._samples
+        samples.append((time_ms, value))
+        self._sum += value
+        if samples[0][0] <= time_ms - self._span:
+            self.expire(time_ms)
+        return self._sum / len(samples) if self._mean else self._sum
+
     def __len__(self) -> int:
         return len(self._samples)
 
@@ -136,6 +152,10 @@ class ExtremumWindow:
 
     def result(self) -> float | None:
         return self._mono[0][1] if self._mono else None
+
+    def add_result(self, time_ms: int, value: float) -> float | None:
+        self.add(time_ms, value)
+        return self._mono[0][1]
 
     def __len__(self) -> int:
         return len(self._times)
@@ -182,6 +202,10 @@ class RateWindow:
             return None
         # The first sample's delta reaches back before the window; it is not counted.
         return (self._increase - first_delta) * 1000.0 / elapsed_ms
+
+    def add_result(self, time_ms: int, value: float) -> float | None:
+        self.add(time_ms, value)
+        return self.result()
 
     def __len__(self) -> int:
         return len(self._samples)
