@@ -23,6 +23,7 @@ from bench.deskmeter_queries import (
 from bench.heartbeats import Case, HeartbeatOptions
 from bench.model import Measurement, Run
 from bench.procs import BenchError
+from sysmonstm.domains.deskmeter.watcher import MERGE
 
 RunFn = Callable[[Path, int], Run]
 _BACKEND = {"sqlite": "SQLite", "pg": "PostgreSQL"}
@@ -170,37 +171,55 @@ def deskmeter_jobs(bench: DeskBench) -> list[tuple[Measurement, RunFn]]:
 _PATH_TITLE = {
     "aw": "aw-server (ActivityWatch) heartbeats",
     "api0": "sysmonstm /api/0 heartbeats",
-    "watcher": "Native DeskBatch stream, watcher batches",
-    "replay": f"Native DeskBatch stream, replay batches of {heartbeats.REPLAY_BATCH:,}",
-    "sink-watcher": "gRPC ceiling, DeskBatch watcher batches",
-    "sink-replay": f"gRPC ceiling, DeskBatch replay batches of {heartbeats.REPLAY_BATCH:,}",
+    "watcher": "Native path, the watcher's spool and sender, a burst",
+    "replay": "Native path, the watcher's spool replayed after an outage",
+    "single": "Native DeskBatch stream, every heartbeat its own message",
+    "sink-single": "gRPC ceiling, every heartbeat its own DeskBatch",
 }
+_NATIVE = (
+    "a real `sysmonstm aggregator` (embedded default, fresh data directory); each source runs "
+    "the watcher's own code (`Outbox.send`: every event a `DeskBatch` in its `Spool`, a "
+    f"`StreamSender` with the watcher's options, merging up to {MERGE:,} spooled events per "
+    "message when they pile up; a live event goes out alone at once)"
+)
 _PATH_TEXT = {
     "aw": "ActivityWatch's own server, aw-server {version} from PyPI (its own venv, `--testing`, "
     "its SQLite database in a fresh home), `POST /api/0/buckets/<id>/heartbeat?pulsetime=2`",
     "api0": "sysmonstm's ActivityWatch API on a real `sysmonstm gateway` (embedded default: "
     "SQLite warm tier, synchronous=FULL, fresh data directory), the same requests",
-    "watcher": "a real `sysmonstm aggregator` (embedded default, fresh data directory), each "
-    "heartbeat its own `DeskBatch` on a `DeskmeterIngest/Stream` as the watcher sends them "
-    "(a SWITCH where the app changes), at most 1,000 un-acked (the sender's window)",
-    "replay": "a real `sysmonstm aggregator`, the same events "
-    f"{heartbeats.REPLAY_BATCH:,} per `DeskBatch`, as a replay or an import sends them",
-    "sink-watcher": "the native path's gRPC ceiling: the same `DeskBatch` streams (one event "
+    "watcher": f"{_NATIVE}; the events come one after another as fast as the watcher's "
+    "loop can spool them (it yields to the event loop after each), the sender shipping what "
+    "the spool holds whenever the stream has room: the burst of a busy desktop, or many "
+    "watchers' worth from one",
+    "replay": f"{_NATIVE}; the events are spooled while the stream is away, then a new "
+    "stream ships the backlog, as after an aggregator outage or a laptop offline",
+    "single": "the same aggregator fed hand-built streams (`bench.desk_loadgen --path "
+    "batches`), each heartbeat its own `DeskBatch`, at most 1,000 un-acked (the sender's "
+    "window): what every heartbeat costs when each goes out alone, as a live watcher's do "
+    "(one per 10 s each: the rate divided by 0.1/s is how many idle watchers one aggregator "
+    "could take)",
+    "sink-single": "the gRPC ceiling of those streams: the same `DeskBatch`es (one event "
     "each) into `bench.grpc_sink --domain deskmeter`, a grpc.aio server in its own process "
     "with the aggregator's server options that parses each batch and acks every 100th (the "
     "aggregator acks a whole flush at once)",
-    "sink-replay": f"the same ceiling for replay batches of {heartbeats.REPLAY_BATCH:,} events",
 }
 _CHECK_TEXT = {
     "aw": "afterwards every bucket's events are read back: exactly one merged event per run of "
     "an app, with its start and duration",
     "api0": "checked the same way",
     "watcher": "after a graceful stop the interval store in the SQLite file is read: exactly "
-    "one interval per run of an app with exact bounds, watermark = last batch",
+    "one interval per run of an app with exact bounds, watermark = the last sequence spooled",
     "replay": "checked the same way",
-    "sink-watcher": "it keeps nothing (the load generator checks that every batch was acked)",
-    "sink-replay": "it keeps nothing",
+    "single": "checked the same way",
+    "sink-single": "it keeps nothing (the load generator checks that every batch was acked)",
 }
+_NATIVE_FACTS = (
+    ("stored (merged events or intervals), each checked", "stored", ".0f"),
+    ("time they cover, s", "stored_seconds", ".0f"),
+    ("messages sent", "messages", ".0f"),
+    ("events per message", "events_per_message", ".1f"),
+    ("server CPU per event, µs", "server_cpu_us_per_event", ".1f"),
+)
 
 
 def _hb_measurement(case: Case) -> Measurement:
@@ -225,16 +244,13 @@ def _hb_measurement(case: Case) -> Measurement:
         command=f"python -m bench --only heartbeats, which runs: {heartbeats.server_command(case)}"
         f" & {heartbeats.client_command(case)}",
         unit="heartbeats/s",
-        peers=() if case.path in ("aw", "sink-watcher", "sink-replay") else (peer,),
-        ceilings=(f"heartbeats.sink-{case.path}.{case.sources}",)
-        if case.path in ("watcher", "replay")
-        else (),
+        peers=() if case.path in ("aw", "sink-single") else (peer,),
+        ceilings=(f"heartbeats.sink-single.{case.sources}",) if case.path == "single" else (),
         facts=()
         if case.path.startswith("sink")
-        else (
-            ("stored (merged events or intervals), each checked", "stored", ".0f"),
-            ("time they cover, s", "stored_seconds", ".0f"),
-        ),
+        else _NATIVE_FACTS[:2]
+        if case.path in ("aw", "api0")
+        else _NATIVE_FACTS,
         reference="measured.md: aw-server ~200/s one at a time, keep-alive"
         if case.path == "aw" and case.sources == 1
         else "",

@@ -21,10 +21,17 @@ _QUESTIONS = (
 _PATHS = (
     ("aw", "aw-server 0.12 (ActivityWatch), `POST /api/0/…/heartbeat`"),
     ("api0", "sysmonstm `/api/0` on the gateway, same requests"),
-    ("sink-watcher", "gRPC ceiling: the same stream into a parse-and-ack sink, 1 event each"),
-    ("watcher", "sysmonstm native: `DeskBatch` stream, one event per batch (the watcher)"),
-    ("sink-replay", "gRPC ceiling: the same into the sink, 1,000 events each"),
-    ("replay", "sysmonstm native: `DeskBatch` stream, 1,000 events per batch (a replay)"),
+    (
+        "watcher",
+        "sysmonstm native: the watcher's spool and sender, a burst (merged, up to 1,000 "
+        "per message)",
+    ),
+    (
+        "replay",
+        "sysmonstm native: the watcher's spool replayed after an outage (1,000 per message)",
+    ),
+    ("sink-single", "gRPC ceiling: every heartbeat its own DeskBatch into a parse-and-ack sink"),
+    ("single", "sysmonstm native: every heartbeat its own DeskBatch (the cost per message)"),
 )
 
 
@@ -128,8 +135,8 @@ def _heartbeat_verdict(report: _Runs) -> str:
     native = [
         (label, m)
         for label, key in (
-            ("watcher batches", "heartbeats.watcher.1"),
-            ("replay batches", "heartbeats.replay.1"),
+            ("the watcher's path", "heartbeats.watcher.1"),
+            ("spool replay", "heartbeats.replay.1"),
         )
         if (m := report.get(key)) is not None
     ]

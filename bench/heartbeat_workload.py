@@ -23,6 +23,8 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sysmonstm.domains.deskmeter.model import DeskEvent, EventKind, Machine
+from sysmonstm.domains.deskmeter.watcher import wire_event
 from sysmonstm.v1 import deskmeter_pb2 as pb
 from sysmonstm.v1.common_pb2 import SourceIdentity
 
@@ -106,26 +108,30 @@ def desk_intervals(source: int, count: int, start_ms: int) -> list[tuple[int, in
     return [(r.start_ms, end, APPS[r.app][0]) for r, end in zip(rs, ends, strict=True)]
 
 
-def desk_batches(source: int, count: int, start_ms: int, per_batch: int) -> list[bytes]:
-    """Source ``source``'s heartbeats as serialized ``DeskBatch``es of ``per_batch`` events
-    (1: one batch per event, as the watcher sends them), sequences 1, 2, ..."""
-    identity = SourceIdentity(machine_id=machine_id(source), hostname=f"bench-host-{source}")
-    events: list[pb.DeskEvent] = []
+def desk_events(source: int, count: int, start_ms: int) -> list[DeskEvent]:
+    """Source ``source``'s heartbeats as a Deskmeter watcher reports them: a SWITCH where the
+    app changes, a HEARTBEAT otherwise."""
+    out: list[DeskEvent] = []
     previous = -1
     for i, app in enumerate(apps(source, count, start_ms)):
-        events.append(
-            pb.DeskEvent(
-                time_unix_ms=start_ms + i * STEP_MS,
-                kind=pb.DeskEvent.SWITCH if app != previous else pb.DeskEvent.HEARTBEAT,
-                workspace_index=app,
-                workspace=APPS[app][0],
-                task="",
-                idle=False,
-                idle_ms=400,
-                time_zone=TIME_ZONE,
-            )
+        kind = EventKind.SWITCH if app != previous else EventKind.HEARTBEAT
+        out.append(
+            DeskEvent(start_ms + i * STEP_MS, kind, app, APPS[app][0], "", False, 400, TIME_ZONE)
         )
         previous = app
+    return out
+
+
+def desk_machine(source: int) -> Machine:
+    return Machine(machine_id(source), f"bench-host-{source}", TIME_ZONE)
+
+
+def desk_batches(source: int, count: int, start_ms: int, per_batch: int) -> list[bytes]:
+    """Source ``source``'s heartbeats as serialized ``DeskBatch``es of ``per_batch`` events
+    (1: every heartbeat its own batch), sequences 1, 2, ..."""
+    m = desk_machine(source)
+    identity = SourceIdentity(machine_id=m.id, hostname=m.host)
+    events = [wire_event(e) for e in desk_events(source, count, start_ms)]
     return [
         pb.DeskBatch(
             source=identity,

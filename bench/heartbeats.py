@@ -1,21 +1,22 @@
 """Heartbeat ingestion beside ActivityWatch's own server: same machine, same heartbeats, one run.
 
-Three servers, each fresh per run (an empty database), each fed by a client in its own
-process and checked afterwards, so a fast wrong answer cannot pass:
+Servers fresh per run (an empty database), each fed by a client in its own process and
+checked afterwards, so a fast wrong answer cannot pass:
 
 - ``aw``: aw-server 0.12 (PyPI, in its own venv), ``POST /api/0/buckets/<id>/heartbeat
   ?pulsetime=2`` from ``bench.hb_client``; checked by reading every bucket's events back: one
   merged event per run of an app, its start and duration exact;
 - ``api0``: sysmonstm's ``/api/0`` on a real ``sysmonstm gateway`` (SQLite warm tier, the
   embedded default), the same client and heartbeats, checked the same way;
-- ``watcher`` and ``replay`` (the native path): a real ``sysmonstm aggregator`` fed
-  ``DeskBatch`` streams by ``bench.desk_loadgen``, one event per batch as the watcher sends
-  them, or 1,000 per batch as a replay sends them; after a graceful stop the interval store
-  in its SQLite file is read: one interval per run of an app with exact bounds, and each
-  machine's watermark is the last batch sent;
-- ``sink-watcher`` and ``sink-replay``, their ceiling: the same streams into
-  ``bench.grpc_sink --domain deskmeter``, which parses each ``DeskBatch`` and acks every
-  100 events' worth, keeping nothing (gRPC's own cost per message).
+- the native path, a real ``sysmonstm aggregator`` fed by ``bench.desk_loadgen``: ``watcher``
+  (the watcher's own outbox, spool and sender, the events coming as a burst), ``replay`` (the
+  same code shipping a spooled backlog after an outage) and ``single`` (hand-built streams,
+  every event a ``DeskBatch`` of its own: the cost per message); after a graceful stop the
+  interval store in its SQLite file is read: one interval per run of an app with exact
+  bounds, and each machine's watermark is the last sequence sent;
+- ``sink-single``, the ceiling of ``single``: the same streams into ``bench.grpc_sink
+  --domain deskmeter``, which parses each ``DeskBatch`` and acks every 100th, keeping nothing
+  (gRPC's own cost per message).
 
 ``sources`` watchers post concurrently, each to its own bucket (or machine) over its own
 connection. Every path gets the same heartbeat sequence (``bench.heartbeat_workload``), but
@@ -48,9 +49,9 @@ from bench.procs import PYTHON, BenchError, Children, child_env
 from sysmonstm.domains.deskmeter.store_sqlite import SqliteIntervals
 
 CLIENT_TIMEOUT_S = 300.0
-SINK_ACK_EVERY = 100  # events: about what one aggregator flush acks at these rates
+SINK_ACK_EVERY = 100  # messages: about what one aggregator flush acks at these rates
 SINK_COMMAND = "python -m bench.grpc_sink --domain deskmeter --listen 127.0.0.1:$PORT"
-REPLAY_BATCH = 1_000
+SINGLE_SOURCES = 4  # the one-event-per-message case saturates the aggregator with four
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +61,9 @@ class HeartbeatOptions:
     sources: tuple[int, ...] = (1, 4)
     aw: int = 600
     api0: int = 2_500
-    watcher: int = 30_000
-    replay: int = 200_000
+    watcher: int = 60_000
+    replay: int = 100_000
+    single: int = 30_000
 
     def scaled(self, factor: float) -> HeartbeatOptions:
         return replace(
@@ -70,6 +72,7 @@ class HeartbeatOptions:
             api0=round(self.api0 * factor),
             watcher=round(self.watcher * factor),
             replay=round(self.replay * factor),
+            single=round(self.single * factor),
         )
 
 
@@ -77,7 +80,7 @@ class HeartbeatOptions:
 class Case:
     """One measurement: a path, how many sources, heartbeats per source."""
 
-    path: str  # "aw", "api0", "watcher", "replay", "sink-watcher" or "sink-replay"
+    path: str  # "aw", "api0", "watcher", "replay", "single" or "sink-single"
     sources: int
     count: int  # per source
 
@@ -85,17 +88,15 @@ class Case:
     def key(self) -> str:
         return f"heartbeats.{self.path}.{self.sources}"
 
-    @property
-    def per_batch(self) -> int:
-        return REPLAY_BATCH if self.path.endswith("replay") else 1
-
 
 def cases(o: HeartbeatOptions) -> list[Case]:
     out = []
     for n in o.sources:
         out += [Case("aw", n, o.aw // n), Case("api0", n, o.api0 // n)]
-        out += [Case("sink-watcher", n, o.watcher // n), Case("watcher", n, o.watcher // n)]
-    out += [Case("sink-replay", 1, o.replay), Case("replay", 1, o.replay)]
+        out += [Case("watcher", n, o.watcher // n)]
+    n = SINGLE_SOURCES
+    out += [Case("replay", 1, o.replay)]
+    out += [Case("sink-single", n, o.single // n), Case("single", n, o.single // n)]
     return out
 
 
@@ -106,6 +107,12 @@ def _start_ms(count: int) -> int:
     return now - (count + 60) * STEP_MS
 
 
+def _loadgen_args(case: Case) -> list[str]:
+    if case.path in ("watcher", "replay"):
+        return ["--path", case.path, "--spool-dir", "$SPOOL"]
+    return ["--path", "batches", "--per-batch", "1"]
+
+
 def client_command(case: Case) -> str:
     if case.path in ("aw", "api0"):
         return (
@@ -113,8 +120,8 @@ def client_command(case: Case) -> str:
             f"--count {case.count} --start-ms $START --server-pid $SERVER_PID"
         )
     return (
-        f"python -m bench.desk_loadgen --target 127.0.0.1:$PORT --sources {case.sources} "
-        f"--count {case.count} --per-batch {case.per_batch} --start-ms $START "
+        f"python -m bench.desk_loadgen --target 127.0.0.1:$PORT {' '.join(_loadgen_args(case))} "
+        f"--sources {case.sources} --count {case.count} --start-ms $START "
         "--server-pid $SERVER_PID"
     )
 
@@ -125,7 +132,7 @@ def server_command(case: Case) -> str:
     if case.path == "api0":
         return "SYSMONSTM_DATA_DIR=$DATA sysmonstm gateway --listen 127.0.0.1:$PORT"
     if case.path.startswith("sink"):
-        return f"{SINK_COMMAND} --ack-every {SINK_ACK_EVERY // case.per_batch or 1}"
+        return f"{SINK_COMMAND} --ack-every {SINK_ACK_EVERY}"
     return AGGREGATOR_COMMAND
 
 
@@ -167,7 +174,9 @@ def check_aw(url: str, case: Case, start_ms: int) -> tuple[int, float]:
     return events, seconds
 
 
-async def _desk_stored(path: Path, case: Case, start_ms: int) -> tuple[int, float]:
+async def _desk_stored(
+    path: Path, case: Case, start_ms: int, last_sequences: dict[str, int]
+) -> tuple[int, float]:
     store = SqliteIntervals(f"sqlite:///{path}")
     await store.open()
     try:
@@ -182,10 +191,10 @@ async def _desk_stored(path: Path, case: Case, start_ms: int) -> tuple[int, floa
                     f"{case.key}: machine {machine_id(s)} has {len(got)} intervals, expected "
                     f"{len(want)}"
                 )
-            batches = -(-case.count // case.per_batch)
+            sent = last_sequences[machine_id(s)]
             stored = machines[machine_id(s)].stored_through
-            if stored != batches:
-                raise BenchError(f"{case.key}: watermark {stored}, expected {batches}")
+            if stored != sent:
+                raise BenchError(f"{case.key}: watermark {stored}, expected {sent}")
             intervals += len(got)
             seconds += sum(b - a for a, b, _ in got) / 1000
     finally:
@@ -196,12 +205,15 @@ async def _desk_stored(path: Path, case: Case, start_ms: int) -> tuple[int, floa
 # -- runs --------------------------------------------------------------------------------------
 
 
-def _client(kids: Children, case: Case, target: str, start_ms: int, pid: int) -> dict[str, Any]:
+def _client(
+    kids: Children, case: Case, target: str, start_ms: int, pid: int, spool: Path
+) -> dict[str, Any]:
     if case.path in ("aw", "api0"):
         args = ["-m", "bench.hb_client", "--url", target]
         done = "hb client done"
     else:
-        args = ["-m", "bench.desk_loadgen", "--target", target, "--per-batch", str(case.per_batch)]
+        loadgen = [a.replace("$SPOOL", str(spool)) for a in _loadgen_args(case)]
+        args = ["-m", "bench.desk_loadgen", "--target", target, *loadgen]
         done = "desk loadgen done"
     args += ["--sources", str(case.sources), "--count", str(case.count)]
     args += ["--start-ms", str(start_ms), "--server-pid", str(pid)]
@@ -218,35 +230,43 @@ def run_case(case: Case, workdir: Path) -> Run:
     start_ms = _start_ms(case.count)
     data = workdir / "data"
     data.mkdir()
+    spool = workdir / "spool"
     with Children(workdir) as kids:
         if case.path == "aw":
             server, url = aw_server.start(kids, workdir / "aw-home")
-            result = _client(kids, case, url, start_ms, server.pid)
+            result = _client(kids, case, url, start_ms, server.pid, spool)
             stored, seconds = check_aw(url, case, start_ms)
         elif case.path == "api0":
             server, url = start_gateway(kids, data)
-            result = _client(kids, case, url, start_ms, server.pid)
+            result = _client(kids, case, url, start_ms, server.pid, spool)
             stored, seconds = check_aw(url, case, start_ms)
         elif case.path.startswith("sink"):
             argv = [PYTHON, "-m", "bench.grpc_sink", "--domain", "deskmeter"]
-            argv += ["--ack-every", str(SINK_ACK_EVERY // case.per_batch or 1)]
+            argv += ["--ack-every", str(SINK_ACK_EVERY)]
             server = kids.start("grpc-sink", argv, child_env())
             port = int(server.wait_json("sink listening")["port"])
-            result = _client(kids, case, f"127.0.0.1:{port}", start_ms, server.pid)
+            result = _client(kids, case, f"127.0.0.1:{port}", start_ms, server.pid, spool)
             stored, seconds = 0, 0.0  # a ceiling keeps nothing; every batch was acked
         else:
             server, target = start_aggregator(kids, data)
-            result = _client(kids, case, target, start_ms, server.pid)
+            result = _client(kids, case, target, start_ms, server.pid, spool)
             code = server.stop(signal.SIGTERM, grace=60.0)
             if code != 0:
                 raise BenchError(f"the aggregator exited with {code}:\n{server.text()[-3000:]}")
-            stored, seconds = asyncio.run(_desk_stored(data / "warm.db", case, start_ms))
+            sent = result["last_sequences"]
+            stored, seconds = asyncio.run(_desk_stored(data / "warm.db", case, start_ms, sent))
+    messages = int(result.get("messages", result["heartbeats"]))  # aw: a request each
     extra = {
         "sources": case.sources,
         "stored": stored,
         "stored_seconds": seconds,
         "server_cpu_cores": result["server_cpu_cores"],
         "loadgen_cpu_cores": result["client_cpu_cores"],
-        "per_batch": case.per_batch,
+        "messages": messages,
+        "events_per_message": result["heartbeats"] / max(1, messages),
+        "server_cpu_us_per_event": 1e6
+        * (result["server_cpu_cores"] or 0.0)
+        * result["seconds"]
+        / result["heartbeats"],
     }
     return Run(result["rate"], result["heartbeats"], result["seconds"], extra)

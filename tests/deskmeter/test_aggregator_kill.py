@@ -17,6 +17,7 @@ import pytest
 from sysmonstm.domains.deskmeter.model import SILENCE_SLACK_MS, Interval, SummaryBy
 from sysmonstm.domains.deskmeter.store import IntervalStore
 from sysmonstm.domains.deskmeter.stores import open_interval_store
+from sysmonstm.domains.deskmeter.watcher import MERGE
 from sysmonstm.transport.sender import SenderOptions, StreamSender
 from sysmonstm.transport.spool import Spool
 from tests.conftest import free_port
@@ -44,7 +45,8 @@ class Sent:
 
 class Watcher:
     """What ``sysmonstm deskmeter watch`` does on the wire: one event per heartbeat period,
-    spooled as a DeskBatch and streamed by a ``StreamSender``; a switch every few periods."""
+    spooled as a DeskBatch and streamed by a ``StreamSender`` that merges what piled up (the
+    watcher's ``MERGE``); a switch every few periods."""
 
     def __init__(self, spool_dir: Path, address: str, sent: list[Sent]) -> None:
         self.spool = Spool(spool_dir)
@@ -53,17 +55,21 @@ class Watcher:
         self._ticks = 0
         self._ticking = asyncio.create_task(self._tick_forever())
         self._sending: asyncio.Task[None] | None = None
-        self.sender: StreamSender | None = None
+        self.sender = self._new_sender()
         self.resume_sending()
 
-    def resume_sending(self) -> None:
-        """Stream the spool (from its acked mark, as a restarted sender does)."""
-        self.sender = StreamSender(
+    def _new_sender(self) -> StreamSender:
+        """A sender of the spool from its acked mark; it merges only what is spooled after it
+        is made (made when the stream drops, it merges the events spooled while away)."""
+        return StreamSender(
             self.spool,
             [self.address],
             METHOD,
-            options=SenderOptions(backoff_max_s=0.5, stop_grace_s=30.0),
+            options=SenderOptions(backoff_max_s=0.5, stop_grace_s=30.0, merge=MERGE),
         )
+
+    def resume_sending(self) -> None:
+        """Stream the spool (from its acked mark, as a restarted sender does)."""
         self._sending = asyncio.create_task(self.sender.run())
 
     async def pause_sending(self) -> None:
@@ -72,6 +78,7 @@ class Watcher:
         self._sending.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._sending
+        self.sender = self._new_sender()
 
     def _tick(self) -> None:
         workspace = WORKSPACES[(len(self.sent) // 4) % len(WORKSPACES)]
@@ -105,7 +112,6 @@ class Watcher:
     async def stop(self) -> None:
         """Stop as on SIGTERM: wait until everything spooled is acknowledged."""
         await self._stop_ticking()
-        assert self.sender is not None
         assert self._sending is not None
         self.sender.stop()
         await self._sending
@@ -167,8 +173,11 @@ async def test_killing_the_aggregator_or_the_watcher_never_stretches_or_doubles_
         await wait_until(lambda: machine_quiet(store), 20.0, "the silent interval closed")
         resumed_ms = wall_ms()
         watcher.resume_sending()
+        resumed = watcher.sender
         await asyncio.sleep(3.0)
         await watcher.kill()
+        # the backlog of the outage went out merged: fewer messages than events
+        assert resumed.status.messages < sum(1 for s in sent if s.t_ms > killed_ms)
         last_before_kill = sent[-1].t_ms
         await wait_until(lambda: machine_quiet(store), 20.0, "the dead watcher's interval closed")
         await asyncio.sleep(1.0)  # the watcher comes back after a while

@@ -7,6 +7,7 @@ import random
 from collections import Counter
 from dataclasses import replace
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,9 +19,11 @@ from sysmonstm.domains.deskmeter.builder import (
     close_if_silent,
     silence_limit_ms,
 )
+from sysmonstm.domains.deskmeter.builder_batch import apply_events
 from sysmonstm.domains.deskmeter.localdays import split_days
 from sysmonstm.domains.deskmeter.model import DeskEvent, EventKind, Interval
 from sysmonstm.domains.deskmeter.plan import plan_apply
+from sysmonstm.domains.deskmeter.store import Step
 from tests.deskmeter.sessions import (
     BERLIN,
     HB,
@@ -241,7 +244,10 @@ def test_batching_replays_and_silence_checks_change_nothing(
         if rnd.random() < 0.3:
             ledger.close_silent(b.events[-1].time_ms + rnd.randint(0, 2 * LIMIT))
     ledger.apply(cut)
-    reopened = {k: replace(iv, open=whole.intervals[k].open) for k, iv in ledger.intervals.items()}
+    reopened = {
+        k: msgspec.structs.replace(iv, open=whole.intervals[k].open)
+        for k, iv in ledger.intervals.items()
+    }
     assert reopened == whole.intervals
     assert ledger.days == whole.days
     assert ledger.states["m1"].stored_through == len(cut)
@@ -260,3 +266,66 @@ def test_dst_sessions_hold_the_properties_on_both_change_days() -> None:
         total = sum(ms for k, (ms, _) in ledger.days.items() if k.day == day)
         assert total == hours * H - _silences(events)
         assert {k.day for k in ledger.days} == {day}
+
+
+# -- the batch builder against the one-event reference ----------------------------------------
+
+
+def _fold(
+    state: MachineState, events: list[DeskEvent], heartbeat_ms: int
+) -> tuple[
+    MachineState, list[Step], dict[tuple[str, int], Interval], dict[DayKey, tuple[int, int]]
+]:
+    """``advance`` applied to each event in turn: the reference ``apply_events`` must equal."""
+    steps, intervals, days = [], {}, {}
+    for event in events:
+        out = advance(state, event, heartbeat_ms)
+        state = out.state
+        steps.append(out.step)
+        for iv in (out.step.closed, out.step.current):
+            if iv is not None:
+                intervals[(iv.machine, iv.start_ms)] = iv
+        for d in out.deltas:
+            ms, pieces = days.get(d.key, (0, 0))
+            days[d.key] = (ms + d.ms, pieces + d.pieces)
+    return state, steps, intervals, days
+
+
+@settings(max_examples=300, deadline=None)
+@given(sessions(), st.integers(0, 60), st.booleans(), st.sampled_from([HB, 60_000]))
+def test_the_batch_builder_equals_advance_event_by_event(
+    events: list[DeskEvent], cut: int, silent: bool, heartbeat_ms: int
+) -> None:
+    """Same state, steps, intervals (last version of each) and summed rollups, from any state:
+    fresh, after part of the session, or with the last interval closed by silence."""
+    state = MachineState(machine())
+    done, rest = events[:cut], events[cut:]
+    if done:
+        state = _fold(state, done, heartbeat_ms)[0]
+        if silent:
+            state, _ = close_if_silent(state, done[-1].time_ms + 10 * H)
+    if not rest:
+        return
+    want_state, want_steps, want_intervals, want_days = _fold(state, rest, heartbeat_ms)
+    days: dict[DayKey, tuple[int, int]] = {}
+    got_state, got_steps, written = apply_events(state, rest, heartbeat_ms, days)
+    assert got_state == want_state
+    assert got_steps == want_steps
+    assert {(iv.machine, iv.start_ms): iv for iv in written} == want_intervals
+    assert days == want_days
+
+
+def test_the_batch_builder_refuses_an_event_older_than_the_last() -> None:
+    with pytest.raises(ValueError, match="older than the last applied event"):
+        apply_events(MachineState(machine()), [ev(T0), hb(T0 - S)], HB, {})
+
+
+def test_the_batch_builder_sums_a_day_of_heartbeats_into_one_rollup_row() -> None:
+    days: dict[DayKey, tuple[int, int]] = {}
+    start = local_ms("2026-06-01 23:00")
+    events = [ev(start), *heartbeats(start, start + 2 * H)]
+    apply_events(MachineState(machine()), events, HB, days)
+    assert days == {
+        DayKey("m1", "2026-06-01", "", "Code", 0, False): (H, 1),
+        DayKey("m1", "2026-06-02", "", "Code", 0, False): (H, 1),
+    }

@@ -12,6 +12,7 @@ from sysmonstm.domains.deskmeter.localdays import (
     day_bounds,
     day_length_ms,
     day_start_ms,
+    day_window,
     local_day,
     split_days,
     whole_days,
@@ -108,3 +109,19 @@ def test_an_instant_lies_in_the_day_its_bounds_name(t: int, tz: str) -> None:
     assert start <= t < end
     assert local_day(t, tz) == day
     assert start == day_start_ms(day, tz)
+
+
+@given(
+    st.lists(st.integers(1_500_000_000_000, 2_000_000_000_000), min_size=1, max_size=30),
+    st.sampled_from(ZONES),
+)
+def test_the_cached_day_window_answers_as_day_bounds_in_any_order(ts: list[int], tz: str) -> None:
+    """Instants near each other, around DST changes and far apart, forwards and back."""
+    for t in [*ts, *(t + k * H for t in ts[:3] for k in (-1, 1, 23, 25)), *sorted(ts)]:
+        assert day_window(t, tz) == day_bounds(t, tz)
+
+
+def test_the_cached_day_window_across_both_berlin_dst_days() -> None:
+    start = local_ms("2026-03-28 22:00")
+    for t in range(start, start + 212 * 24 * H, H // 2):
+        assert day_window(t, BERLIN) == day_bounds(t, BERLIN)

@@ -165,3 +165,100 @@ async def test_stop_gives_up_after_the_grace_and_keeps_the_rest_spooled(
         await eventually(lambda: len(peer.received) == 5)
     assert spool.pending_count == 5
     assert [s for s, _ in spool.pending(0)] == seqs
+
+
+MERGING = SenderOptions(backoff_initial_s=0.02, backoff_max_s=0.1, stop_grace_s=5.0, merge=100)
+
+
+def frames(batch: MetricBatch) -> list[int]:
+    """The frame times of a received message, as offsets from the first produced."""
+    return [f.time_unix_ms - 1_700_000_000_000 for f in batch.frames]
+
+
+async def test_a_live_entry_goes_alone_and_a_backlog_goes_merged(
+    peer: IngestPeer, spool: Spool
+) -> None:
+    async with sending(spool, [peer.address], MERGING) as sender:
+        (live,) = produce(spool, 1)
+        await eventually(lambda: spool.acked == live)
+        await peer.stop()
+        await eventually(lambda: sender.status.address is None)
+        backlog = produce(spool, 250)  # spooled while the receiver is away
+        await peer.start()
+        await eventually(lambda: spool.pending_count == 0)
+        assert sender.status.messages == 4
+    assert [b.sequence for b in peer.received] == [live, backlog[99], backlog[199], backlog[-1]]
+    assert [len(b.frames) for b in peer.received] == [1, 100, 100, 50]
+    assert [t for b in peer.received[1:] for t in frames(b)] == list(range(250))
+    assert spool.acked == backlog[-1]
+
+
+async def test_entries_that_may_have_reached_the_receiver_are_never_merged(
+    peer: IngestPeer, spool: Spool
+) -> None:
+    before = produce(spool, 5)  # spooled by an earlier run: may be stored already
+    async with sending(spool, [peer.address], MERGING) as sender:
+        await eventually(lambda: spool.acked == before[-1])
+        peer.limit_acks(0)
+        burst = produce(spool, 5)  # appended at once, nothing in flight: one merged message
+        await eventually(lambda: len(peer.received) == 6)
+        await peer.stop()  # the merged message was written, never acked
+        await eventually(lambda: sender.status.address is None)
+        peer.stored.clear()  # so it acks only what it gets again (it would ack the merged one)
+        peer.limit_acks(None)
+        await peer.start()
+        await eventually(lambda: spool.pending_count == 0)
+    received = [(b.sequence, len(b.frames)) for b in peer.received]
+    assert received == [(s, 1) for s in before] + [(burst[-1], 5)] + [(s, 1) for s in burst]
+
+
+async def test_entries_appended_while_a_message_is_in_flight_go_together_after_its_ack(
+    peer: IngestPeer, spool: Spool
+) -> None:
+    async with sending(spool, [peer.address], MERGING):
+        peer.limit_acks(0)
+        (first,) = produce(spool, 1)
+        await eventually(lambda: len(peer.received) == 1)
+        held = [produce(spool, 1)[0] for _ in range(3)]
+        await asyncio.sleep(0.2)  # room for a wrong sender to send them one by one
+        assert len(peer.received) == 1
+        peer.limit_acks(None)
+        await eventually(lambda: spool.pending_count == 0)
+    assert [(b.sequence, len(b.frames)) for b in peer.received] == [(first, 1), (held[-1], 3)]
+
+
+async def test_held_entries_go_without_the_ack_once_a_full_message_is_waiting(
+    peer: IngestPeer, spool: Spool
+) -> None:
+    async with sending(spool, [peer.address], MERGING):
+        peer.limit_acks(0)
+        produce(spool, 1)
+        await eventually(lambda: len(peer.received) == 1)
+        full = produce(spool, 100)
+        await eventually(lambda: len(peer.received) == 2)
+        assert [len(b.frames) for b in peer.received] == [1, 100]
+        assert peer.received[1].sequence == full[-1]
+        peer.limit_acks(None)
+
+
+async def test_a_refused_merged_batch_is_resent_entry_by_entry_and_only_the_bad_one_quarantined(
+    peer: IngestPeer, spool: Spool
+) -> None:
+    async with sending(spool, [peer.address], MERGING) as sender:
+        await peer.stop()
+        await eventually(lambda: sender.status.reconnects > 0)
+        seqs = produce(spool, 10)  # one merged message, named by its last entry
+        bad = seqs[-1]
+        peer.reject[bad] = (grpc.StatusCode.INVALID_ARGUMENT, "event 0: bad workspace name")
+        await peer.start()
+        await eventually(lambda: spool.pending_count == 0)
+        assert sender.status.quarantined == 1
+    assert list(peer.stored) == seqs[:-1]
+    assert [len(b.frames) for b in peer.received] == [1] * 9
+    quarantined = spool.directory / "rejected" / f"{bad}.bin"
+    assert len(MetricBatch.FromString(quarantined.read_bytes()).frames) == 1
+
+
+def test_merge_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="merge"):
+        SenderOptions(merge=0)

@@ -59,6 +59,17 @@ def test_pending_returns_entries_after_a_sequence_in_order(
     assert spool.pending_count == 10
 
 
+def test_count_after_counts_the_live_entries_above_a_sequence(
+    tmp_path: Path, open_spool: SpoolFactory
+) -> None:
+    spool = open_spool(tmp_path)
+    seqs = fill(spool, 10)
+    assert [spool.count_after(s) for s in (0, seqs[0], seqs[6], seqs[-1])] == [10, 9, 3, 0]
+    spool.ack(seqs[4])
+    spool.quarantine(seqs[7], "refused")
+    assert spool.count_after(0) == len(spool.pending(0)) == 4
+
+
 def test_sequences_from_next_sequence_strictly_grow(
     tmp_path: Path, open_spool: SpoolFactory
 ) -> None:

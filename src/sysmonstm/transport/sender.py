@@ -6,6 +6,19 @@ the spool up to ``stored_through``. On any break it backs off (full jitter, expo
 moves to the next address and replays everything un-acked; the aggregator drops what it
 already has. A batch the aggregator refuses (INVALID_ARGUMENT or RESOURCE_EXHAUSTED naming
 it in ``sysmonstm-rejected-seq``) is quarantined by the spool and the stream reopens at once.
+
+With ``SenderOptions.merge`` above 1 (the Deskmeter watcher), entries that pile up go out as
+fewer, larger messages: up to ``merge`` consecutive entries concatenated, which protobuf reads
+as one message (repeated fields appended, the last entry's scalars, so its sequence, win).
+An entry that finds nothing in flight goes out alone at once (a live event waits for
+nothing); entries appended while a message is in flight wait for its ack (the aggregator's
+next flush) and go out together, or at once when ``merge`` of them are waiting; a backlog
+(the aggregator was away) goes out ``merge`` at a time. Only entries appended after the sender
+was made and never written on any stream are merged: an entry that may already have reached
+an aggregator is re-sent alone, so a merged message never straddles what the aggregator
+stored (it would take the whole message as new, or refuse its older events). A merged
+message that is refused is not quarantined: the stream reopens and its entries go alone, so
+the refusal names the one at fault.
 """
 
 from __future__ import annotations
@@ -28,6 +41,7 @@ log = structlog.get_logger(__name__)
 
 _REJECTION_CODES = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED)
 _READ_CHUNK = 256  # entries fetched from the spool at a time
+_MERGE_MAX_BYTES = 1024 * 1024  # a merged message stays well below gRPC's 4 MiB default
 
 
 @dataclass(frozen=True)
@@ -40,10 +54,13 @@ class SenderOptions:
     connect_timeout_s: float = 5.0
     stop_grace_s: float = 5.0  # on stop, how long to keep trying to get everything acked
     keepalive_s: float = 60.0  # HTTP/2 pings find a silently dead peer
+    merge: int = 1  # spooled entries sent as one message at most (see the module docstring)
 
     def __post_init__(self) -> None:
         if self.window < 1:
             raise ValueError("window must be at least 1")
+        if self.merge < 1:
+            raise ValueError("merge must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -53,16 +70,18 @@ class SenderStatus:
     address: str | None  # the aggregator of the open stream, if any
     acked: int
     pending: int  # spooled, not yet acked
-    in_flight: int  # written on this stream, not yet acked
+    in_flight: int  # messages written on this stream, not yet acked
     reconnects: int
     quarantined: int
+    messages: int  # written since the sender was made (a merged message counts once)
 
 
 class _Rejected(Exception):  # noqa: N818 - an outcome, not an error of ours
-    def __init__(self, seq: int, reason: str) -> None:
+    def __init__(self, seq: int, reason: str, first: int) -> None:
         super().__init__(reason)
         self.seq = seq
         self.reason = reason
+        self.first = first  # the first entry of the refused message (< seq: it was merged)
 
 
 class StreamSender:
@@ -88,11 +107,14 @@ class StreamSender:
         self.options = options or SenderOptions()
         self._credentials = credentials
         self._address: str | None = None
-        self._in_flight: deque[int] = deque()
+        self._in_flight: deque[tuple[int, int]] = deque()  # (first, last) entry per message
+        # entries up to here may have reached an aggregator: never merged (module docstring)
+        self._written_through = spool.last_sequence
+        self._messages = 0
         self._reconnects = 0
         self._quarantined = 0
         self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()  # the spool has new entries
+        self._wake = asyncio.Event()  # the spool has new entries, or an ack arrived
         self._progress = asyncio.Event()  # an ack arrived
         spool.subscribe(self._wake.set)
 
@@ -105,6 +127,7 @@ class StreamSender:
             len(self._in_flight),
             self._reconnects,
             self._quarantined,
+            self._messages,
         )
 
     def stop(self) -> None:
@@ -145,7 +168,15 @@ class StreamSender:
                 await self._session(address)
                 log.info("aggregator closed the stream", address=address)
             except _Rejected as exc:
-                self._quarantine(exc.seq, exc.reason)
+                if exc.first < exc.seq:
+                    log.warning(
+                        "aggregator refused a merged batch; sending its entries one by one",
+                        first=exc.first,
+                        last=exc.seq,
+                        reason=exc.reason,
+                    )
+                else:
+                    self._quarantine(exc.seq, exc.reason)
                 self._reconnects += 1
                 continue  # reopen at once, same address: the refused batch is out of the way
             except _StreamEnded as exc:
@@ -231,12 +262,16 @@ class StreamSender:
                         last_sent=self.spool.last_sequence,
                     )
                 self.spool.ack(ack.stored_through)
-                while self._in_flight and self._in_flight[0] <= ack.stored_through:
+                while self._in_flight and self._in_flight[0][1] <= ack.stored_through:
                     self._in_flight.popleft()
                 self._progress.set()
+                if self.options.merge > 1:
+                    self._wake.set()  # entries held for this ack may go
 
     async def _write(self, call: grpc.aio.StreamStreamCall[bytes, Ack]) -> None:
         sent = self.spool.acked  # a new stream replays everything un-acked
+        merge = self.options.merge
+        chunk = max(_READ_CHUNK, merge)
         try:
             while True:
                 self._wake.clear()
@@ -245,16 +280,52 @@ class StreamSender:
                 if room <= 0:
                     await self._progress.wait()
                     continue
-                batch = self.spool.pending(max(sent, self.spool.acked), min(room, _READ_CHUNK))
-                if not batch:
+                after = max(sent, self.spool.acked)
+                if self._holding(after):
                     await self._wake.wait()
                     continue
-                for seq, data in batch:
+                entries = self.spool.pending(after, min(room * merge, chunk))
+                if not entries:
+                    await self._wake.wait()
+                    continue
+                for first, last, data in self._group(entries, room):
                     await call.write(data)
-                    sent = seq
-                    self._in_flight.append(seq)
+                    sent = last
+                    self._written_through = max(self._written_through, last)
+                    self._in_flight.append((first, last))
+                    self._messages += 1
         except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
             return  # the call ended; the reader sees why
+
+    def _holding(self, after: int) -> bool:
+        """Whether the entries after ``after`` wait for an ack to go out merged: they can be
+        merged, a message is in flight, and fewer than ``merge`` of them are waiting."""
+        return (
+            self.options.merge > 1
+            and bool(self._in_flight)
+            and after >= self._written_through
+            and self.spool.count_after(after) < self.options.merge
+        )
+
+    def _group(self, entries: list[tuple[int, bytes]], room: int) -> list[tuple[int, int, bytes]]:
+        """At most ``room`` messages ``(first, last, data)`` of ``entries``, in order: runs of
+        entries never written merged up to ``merge`` and ``_MERGE_MAX_BYTES``, others alone."""
+        merge = self.options.merge
+        out: list[tuple[int, int, bytes]] = []
+        i, n = 0, len(entries)
+        while i < n and len(out) < room:
+            seq, data = entries[i]
+            j, size = i + 1, len(data)
+            if merge > 1 and seq > self._written_through:
+                while j < n and j - i < merge and size + len(entries[j][1]) <= _MERGE_MAX_BYTES:
+                    size += len(entries[j][1])
+                    j += 1
+            if j - i == 1:
+                out.append((seq, seq, data))
+            else:
+                out.append((seq, entries[j - 1][0], b"".join(d for _, d in entries[i:j])))
+            i = j
+        return out
 
     async def _raise_for_outcome(self, call: grpc.aio.StreamStreamCall[bytes, Ack]) -> None:
         code = await call.code()
@@ -264,7 +335,9 @@ class StreamSender:
         trailing = await call.trailing_metadata() or ()
         rejected = [str(v) for k, v in trailing if k == REJECTED_SEQ]
         if code in _REJECTION_CODES and rejected and rejected[0].isdigit():
-            raise _Rejected(int(rejected[0]), f"{code.name}: {details}")
+            seq = int(rejected[0])
+            first = next((f for f, last in self._in_flight if last == seq), seq)
+            raise _Rejected(seq, f"{code.name}: {details}", first)
         raise _StreamEnded(f"{code.name}: {details}")
 
     def _quarantine(self, seq: int, reason: str) -> None:

@@ -151,6 +151,10 @@ class Spool:
         self._issued = nxt
         return nxt
 
+    def count_after(self, after: int) -> int:
+        """How many live entries have a sequence above ``after``."""
+        return len(self._seqs) - bisect.bisect_right(self._seqs, after, lo=self._head)
+
     def pending(self, after: int, limit: int | None = None) -> list[tuple[int, bytes]]:
         """Live entries with a sequence above ``after``, in order, at most ``limit`` of them."""
         start = bisect.bisect_right(self._seqs, after, lo=self._head)

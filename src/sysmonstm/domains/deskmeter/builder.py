@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from msgspec.structs import replace as changed
+
 from sysmonstm.domains.deskmeter.localdays import day_start_ms, split_days
 from sysmonstm.domains.deskmeter.model import (
     SILENCE_HEARTBEATS,
@@ -159,16 +161,16 @@ def advance(state: MachineState, event: DeskEvent, heartbeat_ms: int) -> Outcome
     if last is None:
         current = _opened(state.machine, event)
     elif t - last.end_ms > silence_limit_ms(heartbeat_ms):
-        closed = replace(last, open=False)
+        closed = changed(last, open=False)
         current = _opened(state.machine, event)
     elif t == last.start_ms:
         # the last interval has no length yet (nothing counted): re-state it in place
         current = _opened(state.machine, event)
     elif same_state(last, event):
-        current = replace(last, end_ms=t, open=True)
+        current = changed(last, end_ms=t, open=True)
         deltas = extension_deltas(last, last.end_ms, t)
     else:
-        closed = replace(last, end_ms=t, open=False)
+        closed = changed(last, end_ms=t, open=False)
         deltas = extension_deltas(last, last.end_ms, t)
         current = _opened(state.machine, event)
     after = replace(state, heartbeat_ms=heartbeat_ms, last_event_ms=t, last=current)
@@ -181,5 +183,5 @@ def close_if_silent(state: MachineState, now_ms: int) -> tuple[MachineState, Int
     current = state.current
     if current is None or now_ms - current.end_ms <= silence_limit_ms(state.heartbeat_ms):
         return state, None
-    closed = replace(current, open=False)
+    closed = changed(current, open=False)
     return replace(state, last=closed), closed

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import structlog
@@ -59,13 +58,8 @@ def source_key(machine_id: str) -> str:
     return SOURCE_PREFIX + machine_id
 
 
-@dataclass(frozen=True, slots=True)
-class _Message:
-    topic: str
-    payload: dict[str, object]
-    machine: str
-    event_id: str
-    time_ms: int
+#: a bus message to publish: topic, payload, source (the machine), event id, event time
+_Message = tuple[str, dict[str, object], str, str, int]
 
 
 class DeskStages:
@@ -117,6 +111,8 @@ class DeskStages:
         tails[machine] = (batch.sequence, batch.events[-1].time_ms)
 
     async def _load_tails(self) -> dict[str, tuple[int, int]]:
+        if self._tails is not None:
+            return self._tails
         async with self._tails_lock:
             if self._tails is None:
                 infos = await (await self._intervals()).machines()
@@ -141,24 +137,28 @@ class DeskStages:
         applied = await self._apply(batches)
         latest: dict[str, tuple[MachineInfo, int]] = {}
         switches: list[dict[str, object]] = []
+        outbox = self._outbox
         for done in applied:
             batch = done.batch
             machine = batch.machine
+            mid = machine.id
+            on_switch, on_heartbeat = switch_topic(mid), heartbeat_topic(mid)
+            ids = f"{DOMAIN}.{mid}.{batch.sequence}."
+            previous = self._open.get(mid)
             for i, step in enumerate(done.steps):
-                switch = is_switch(step, self._open.get(machine.id))
-                self._open[machine.id] = step.current
+                switch = is_switch(step, previous)
+                previous = step.current
                 payload = step_payload(machine, step, switch)
-                topic = (switch_topic if switch else heartbeat_topic)(machine.id)
-                event_id = f"{DOMAIN}.{machine.id}.{batch.sequence}.{i}"
-                message = _Message(topic, payload, machine.id, event_id, step.event.time_ms)
-                self._outbox.append(message)
+                topic = on_switch if switch else on_heartbeat
+                outbox.append((topic, payload, mid, ids + str(i), step.event.time_ms))
                 if switch:
                     switches.append(payload)
             if done.steps:
+                self._open[mid] = done.steps[-1].current
                 last = done.steps[-1]
                 info = MachineInfo(machine, last.event.time_ms, batch.sequence, last.current)
-                latest[machine.id] = (info, batch.heartbeat_ms)
-                self._heartbeat_ms[machine.id] = batch.heartbeat_ms
+                latest[mid] = (info, batch.heartbeat_ms)
+                self._heartbeat_ms[mid] = batch.heartbeat_ms
         await hot.put_states(self.core.hot, list(latest.values()))
         await hot.add_switches(self.core.hot, switches)
         return [a.batch for a in applied]
@@ -187,14 +187,9 @@ class DeskStages:
 
     async def publish(self, batches: Sequence[DeskBatch]) -> None:
         messages, self._outbox = self._outbox, []
-        for m in messages:
-            await self.core.bus.publish(
-                m.topic,
-                m.payload,
-                source=m.machine,
-                event_id=m.event_id,
-                time_ms=m.time_ms,
-            )
+        bus = self.core.bus
+        for topic, payload, machine, event_id, time_ms in messages:
+            await bus.publish(topic, payload, source=machine, event_id=event_id, time_ms=time_ms)
 
     # -- silence ---------------------------------------------------------------------------
 

@@ -66,6 +66,20 @@ def day_bounds(t_ms: int, tz: str) -> tuple[date, int, int]:
     return day, start, end
 
 
+#: per zone, the last answer of ``day_window``
+_WINDOWS: dict[str, tuple[date, int, int]] = {}
+
+
+def day_window(t_ms: int, tz: str) -> tuple[date, int, int]:
+    """``day_bounds(t_ms, tz)``, with each zone's last answer kept: the instants of one
+    local day (a machine's heartbeats) then cost two comparisons each, not a lookup."""
+    known = _WINDOWS.get(tz)
+    if known is not None and known[1] <= t_ms < known[2]:
+        return known
+    found = _WINDOWS[tz] = day_bounds(t_ms, tz)
+    return found
+
+
 def day_length_ms(day: date, tz: str) -> int:
     """How long local ``day`` lasts in ``tz`` (23 h, 24 h or 25 h around DST changes)."""
     return day_start_ms(day + DAY, tz) - day_start_ms(day, tz)

@@ -2,12 +2,17 @@
 
 Times are UTC Unix milliseconds; a machine's ``time_zone`` (IANA name) matters only for
 which local day an interval counts toward (rollups, summaries by day) and for display.
+The two made once per event on the ingest path, ``DeskEvent`` and ``Interval``, are frozen
+msgspec Structs (ten times cheaper to make than frozen dataclasses; change one with
+``msgspec.structs.replace``); the rest are frozen dataclasses.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+
+import msgspec
 
 DOMAIN = "deskmeter"
 
@@ -22,8 +27,7 @@ class EventKind(enum.Enum):
     HEARTBEAT = "heartbeat"  # nothing changed; the watcher is alive
 
 
-@dataclass(frozen=True, slots=True)
-class DeskEvent:
+class DeskEvent(msgspec.Struct, frozen=True):
     """One observation of a desktop at one instant (the wire's ``DeskEvent``, validated)."""
 
     time_ms: int
@@ -55,8 +59,7 @@ class DeskBatch:
     heartbeat_ms: int = 10_000  # the watcher's heartbeat period (decides silence)
 
 
-@dataclass(frozen=True, slots=True)
-class Interval:
+class Interval(msgspec.Struct, frozen=True):
     """A span on one machine in one state; a machine's intervals never overlap.
 
     ``open`` intervals may still be extended by a heartbeat or closed by a switch; their

@@ -12,13 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from sysmonstm.domains.deskmeter.builder import (
-    DayKey,
-    MachineState,
-    advance,
-)
+from sysmonstm.domains.deskmeter.builder import DayKey, MachineState
+from sysmonstm.domains.deskmeter.builder_batch import apply_events
 from sysmonstm.domains.deskmeter.model import DeskBatch, Interval
-from sysmonstm.domains.deskmeter.store import Applied, Step
+from sysmonstm.domains.deskmeter.store import Applied
 
 
 @dataclass(slots=True)
@@ -53,19 +50,10 @@ def plan_apply(states: Mapping[str, MachineState], batches: Sequence[DeskBatch])
         state = plan.states.get(mid) or states[mid]
         if batch.sequence <= state.stored_through:
             continue
-        state = replace(state, machine=batch.machine)
-        steps: list[Step] = []
-        for event in batch.events:
-            outcome = advance(state, event, batch.heartbeat_ms)
-            state = outcome.state
-            steps.append(outcome.step)
-            for interval in (outcome.step.closed, outcome.step.current):
-                if interval is not None:
-                    plan.intervals[(interval.machine, interval.start_ms)] = interval
-            for delta in outcome.deltas:
-                ms, pieces = plan.days.get(delta.key, (0, 0))
-                plan.days[delta.key] = (ms + delta.ms, pieces + delta.pieces)
-        state = replace(state, stored_through=batch.sequence, heartbeat_ms=batch.heartbeat_ms)
+        state = replace(state, machine=batch.machine, stored_through=batch.sequence)
+        state, steps, written = apply_events(state, batch.events, batch.heartbeat_ms, plan.days)
+        for interval in written:
+            plan.intervals[(interval.machine, interval.start_ms)] = interval
         plan.states[mid] = state
         plan.applied.append(Applied(batch, tuple(steps)))
     return plan

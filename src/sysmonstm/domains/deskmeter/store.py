@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
+
 from sysmonstm.domains.deskmeter.model import (
     DeskBatch,
     DeskEvent,
@@ -22,8 +24,7 @@ from sysmonstm.domains.deskmeter.model import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(msgspec.Struct, frozen=True):
     """What one applied event did: the open interval after it, and the one it closed (a
     switch, or an event after a silence that had closed the previous interval)."""
 

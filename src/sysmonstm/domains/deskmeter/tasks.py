@@ -8,6 +8,8 @@ import fnmatch
 import re
 from collections.abc import Sequence
 
+import msgspec
+
 from sysmonstm.config import TaskRule
 from sysmonstm.domains.deskmeter.model import DeskBatch
 
@@ -31,7 +33,7 @@ class TaskRules:
         if not self._rules or all(e.task for e in batch.events):
             return batch
         events = tuple(
-            e if e.task else dataclasses.replace(e, task=self.task_for(e.workspace))
+            e if e.task else msgspec.structs.replace(e, task=self.task_for(e.workspace))
             for e in batch.events
         )
         return dataclasses.replace(batch, events=events)

@@ -60,40 +60,37 @@ def _text(value: str, what: str, limit: int) -> str:
     return value
 
 
-def _machine(raw: pb.DeskBatch) -> Machine:
-    if not raw.HasField("source") or not raw.source.machine_id:
+@functools.lru_cache(maxsize=1024)
+def _source(machine_id: str, hostname: str) -> tuple[str, str]:
+    """``(id, host)`` of a batch's source (a stream repeats its source in every batch)."""
+    if not machine_id:
         raise InvalidInputError("source.machine_id is required")
-    src = raw.source
-    if not MACHINE_ID.fullmatch(src.machine_id):
+    if not MACHINE_ID.fullmatch(machine_id):
         raise InvalidInputError(f"source.machine_id must be {MACHINE_ID_RULE}")
-    host = _text(src.hostname, "source.hostname", MAX_HOSTNAME)
-    return Machine(src.machine_id, host or src.machine_id)
+    host = _text(hostname, "source.hostname", MAX_HOSTNAME)
+    return machine_id, host or machine_id
 
 
 def _event(raw: pb.DeskEvent, i: int, lim: DeskLimits) -> DeskEvent:
+    # runs for every event: the checks are inline and messages are built only on failure
     kind = _KINDS.get(raw.kind)
     if kind is None:
         raise InvalidInputError(f"event {i}: kind must be SWITCH or HEARTBEAT")
-    if not 0 <= raw.workspace_index <= lim.max_workspace_index:
+    index, idle_ms, zone = raw.workspace_index, raw.idle_ms, raw.time_zone
+    if not 0 <= index <= lim.max_workspace_index:
         raise InvalidInputError(
             f"event {i}: workspace_index must be within 0..{lim.max_workspace_index}"
         )
-    if not 0 <= raw.idle_ms <= lim.max_idle_ms:
+    if not 0 <= idle_ms <= lim.max_idle_ms:
         raise InvalidInputError(f"event {i}: idle_ms must be within 0..{lim.max_idle_ms}")
-    try:
-        zone = check_zone(raw.time_zone)
-    except InvalidInputError as exc:
-        raise InvalidInputError(f"event {i}: {exc.reason}") from None
-    return DeskEvent(
-        time_ms=raw.time_unix_ms,
-        kind=kind,
-        workspace_index=raw.workspace_index,
-        workspace=_text(raw.workspace, f"event {i}: workspace", lim.max_name),
-        task=_text(raw.task, f"event {i}: task", lim.max_name),
-        idle=raw.idle,
-        idle_ms=raw.idle_ms,
-        time_zone=zone,
-    )
+    if not _known_zone(zone):
+        raise InvalidInputError(f"event {i}: time_zone {zone[:70]!r} is not an IANA time zone")
+    workspace, task = raw.workspace, raw.task
+    if not (len(workspace) <= lim.max_name and workspace.isprintable()):
+        _text(workspace, f"event {i}: workspace", lim.max_name)
+    if not (len(task) <= lim.max_name and task.isprintable()):
+        _text(task, f"event {i}: task", lim.max_name)
+    return DeskEvent(raw.time_unix_ms, kind, index, workspace, task, raw.idle, idle_ms, zone)
 
 
 def _check_times(events: tuple[DeskEvent, ...], now_ms: int, lim: DeskLimits) -> None:
@@ -125,7 +122,9 @@ def desk_batch(raw: object, now_ms: int, limits: DeskLimits | None = None) -> De
     lim = limits or DeskLimits()
     if not isinstance(raw, pb.DeskBatch):
         raise InvalidInputError("expected a DeskBatch")
-    machine = _machine(raw)
+    if not raw.HasField("source"):
+        raise InvalidInputError("source.machine_id is required")
+    machine_id, host = _source(raw.source.machine_id, raw.source.hostname)
     if not 1 <= raw.sequence <= MAX_SEQUENCE:
         raise InvalidInputError(f"sequence must be within 1..{MAX_SEQUENCE}")
     if not 1 <= len(raw.events) <= lim.max_events:
@@ -138,7 +137,8 @@ def desk_batch(raw: object, now_ms: int, limits: DeskLimits | None = None) -> De
         raise InvalidInputError(
             f"heartbeat_ms must be within {lim.min_heartbeat_ms}..{lim.max_heartbeat_ms}"
         )
-    events = tuple(_event(e, i, lim) for i, e in enumerate(raw.events))
+    events = tuple([_event(e, i, lim) for i, e in enumerate(raw.events)])
     _check_times(events, now_ms, lim)
-    machine = Machine(machine.id, machine.host, events[-1].time_zone)
-    return DeskBatch(machine, raw.sequence, events, heartbeat_ms)
+    return DeskBatch(
+        Machine(machine_id, host, events[-1].time_zone), raw.sequence, events, heartbeat_ms
+    )

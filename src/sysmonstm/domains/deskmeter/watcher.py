@@ -2,10 +2,12 @@
 
 Wakes on a workspace change (X PropertyNotify, or the wmctrl poll), on input after idleness,
 on a task change from the gateway, and when a heartbeat or the idle threshold falls due;
-each time the ``Tracker`` decides whether a SWITCH or a HEARTBEAT is due. Every event goes
-out at once as its own ``DeskBatch`` (sequence from the spool, ``heartbeat_ms`` set) through
-the same ``Spool`` and ``StreamSender`` as the metrics collector, so an absent aggregator
-costs disk, not data, and a restart replays what was not acknowledged.
+each time the ``Tracker`` decides whether a SWITCH or a HEARTBEAT is due. Every event is
+spooled as its own ``DeskBatch`` (sequence from the spool, ``heartbeat_ms`` set) and streamed
+by the same ``Spool`` and ``StreamSender`` as the metrics collector, so an absent aggregator
+costs disk, not data, and a restart replays what was not acknowledged. A live event goes out
+at once, alone; what piles up (a burst, or the backlog of an aggregator that was away) goes
+out merged, up to ``MERGE`` events per message (``SenderOptions.merge``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,14 @@ Companion = Callable[[], Awaitable[None]]
 MAX_HEARTBEAT_S = DeskLimits().max_heartbeat_ms / 1000  # what the aggregator accepts
 _MIN_WAIT_MS = 5  # a clock a hair behind the due time costs one more short wait, not a spin
 _KINDS = {EventKind.SWITCH: pb.DeskEvent.SWITCH, EventKind.HEARTBEAT: pb.DeskEvent.HEARTBEAT}
+#: spooled events (one per entry) merged into one message at most: a tenth of what the
+#: aggregator accepts in one batch, so ~100 kB; a catch-up costs one message per thousand
+MERGE = 1_000
+
+
+def sender_options(stop_grace_s: float) -> SenderOptions:
+    """How the watcher's ``StreamSender`` runs (the benchmark uses the same)."""
+    return SenderOptions(stop_grace_s=stop_grace_s, merge=MERGE)
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,21 @@ class WatchOptions:
             raise ConfigError("deskmeter: spool_max_bytes must be positive")
 
 
+def wire_event(event: DeskEvent, batch: pb.DeskBatch | None = None) -> pb.DeskEvent:
+    """``event`` as the wire has it; added to ``batch``'s events when one is given."""
+    make = pb.DeskEvent if batch is None else batch.events.add
+    return make(
+        time_unix_ms=event.time_ms,
+        kind=_KINDS[event.kind],
+        workspace_index=event.workspace_index,
+        workspace=event.workspace,
+        task=event.task,
+        idle=event.idle,
+        idle_ms=event.idle_ms,
+        time_zone=event.time_zone,
+    )
+
+
 class Outbox:
     """Writes each event into the spool as its own ``DeskBatch`` of this machine."""
 
@@ -85,27 +110,17 @@ class Outbox:
         self.source = SourceIdentity(machine_id=machine.id, hostname=machine.host)
         self.spool = spool
         self.heartbeat_ms = heartbeat_ms
+        # the fields every batch shares, serialized once: a batch is these bytes followed by
+        # its own sequence and event (protobuf merges the concatenation into one message)
+        self._prefix = pb.DeskBatch(
+            source=self.source, heartbeat_ms=heartbeat_ms
+        ).SerializeToString()
 
     def send(self, event: DeskEvent) -> int:
         """Spool ``event``; the batch's sequence."""
-        batch = pb.DeskBatch(
-            source=self.source,
-            sequence=self.spool.next_sequence(),
-            heartbeat_ms=self.heartbeat_ms,
-            events=[
-                pb.DeskEvent(
-                    time_unix_ms=event.time_ms,
-                    kind=_KINDS[event.kind],
-                    workspace_index=event.workspace_index,
-                    workspace=event.workspace,
-                    task=event.task,
-                    idle=event.idle,
-                    idle_ms=event.idle_ms,
-                    time_zone=event.time_zone,
-                )
-            ],
-        )
-        self.spool.append(batch.sequence, batch.SerializeToString())
+        batch = pb.DeskBatch(sequence=self.spool.next_sequence())
+        wire_event(event, batch)
+        self.spool.append(batch.sequence, self._prefix + batch.SerializeToString())
         if event.kind is EventKind.SWITCH:
             log.info(
                 "switch",
@@ -162,7 +177,7 @@ class _Watcher:
             opts.aggregators,
             METHOD,
             credentials=None if tls is None else channel_credentials(tls.ca, tls.cert, tls.key),
-            options=SenderOptions(stop_grace_s=opts.stop_grace_s),
+            options=sender_options(opts.stop_grace_s),
         )
         heartbeat_ms = round(opts.heartbeat_s * 1000)
         self.tracker = Tracker(heartbeat_ms, round(opts.idle_after_s * 1000), machine.time_zone)
