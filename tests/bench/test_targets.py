@@ -46,16 +46,20 @@ def test_each_check_says_holds_misses_or_not_measured() -> None:
     assert sorted(found) == list(range(1, 9))
     ingest = found[1].checks
     assert ingest[0].holds is True  # 600k >= 500k
-    assert ingest[1].holds is False and ingest[1].measured.startswith("4.8%")  # 600k of 12.5M
+    assert ingest[1].holds is False
+    assert ingest[1].measured.startswith("4.8%")
     assert ingest[2].holds is True  # replay: 7M of 12.5M = 56%
-    assert ingest[3].holds is None and ingest[3].measured == ""  # SQLite suites did not run
+    assert ingest[3].holds is None
+    assert ingest[3].measured == ""
     latency = found[2].checks
-    assert latency[0].holds is True and latency[0].measured.startswith("p99 13.0 ms")
+    assert latency[0].holds is True
+    assert latency[0].measured.startswith("p99 13.0 ms")
     assert latency[1].holds is None
     collector = found[3].checks
     assert [c.holds for c in collector] == [True, True]  # 0.2% <= 0.3%; 0.05x Glances
     desk = [c for c in found[7].checks if "aw-server" in c.asked]
-    assert desk[0].holds is False and desk[0].measured.startswith("45x")
+    assert desk[0].holds is False
+    assert desk[0].measured.startswith("45x")
     assert all(c.holds is None for c in found[8].checks)
 
 
@@ -64,10 +68,12 @@ def test_the_section_has_a_row_per_check_and_a_png_per_measured_target(tmp_path:
     lines = targets_section(run(), tmp_path / "bench", page)
     text = "\n".join(lines)
     assert "| 1 | Ingest | ≥ 500k samples/s" in text
-    assert "**misses**" in text and "not measured in this run" in text
+    assert "**misses**" in text
+    assert "not measured in this run" in text
     pngs = sorted(p.name for p in (tmp_path / "bench").iterdir())
     assert pngs == ["target-1.png", "target-2.png", "target-3.png", "target-7.png"]
     for name in pngs:
         data = (tmp_path / "bench" / name).read_bytes()
-        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert len(data) > 5000
         assert f"](bench/{name})" in text
