@@ -60,7 +60,7 @@ class HeartbeatOptions:
 
     sources: tuple[int, ...] = (1, 4)
     aw: int = 600
-    api0: int = 2_500
+    api0: int = 1_500
     watcher: int = 60_000
     replay: int = 100_000
     single: int = 30_000

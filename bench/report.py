@@ -462,11 +462,11 @@ def write_markdown(report: Report, path: Path, targets: list[str] | None = None)
         f"{report.runtime_s:.0f} s in all ({_suite_times(report)}). Each figure is the "
         "median of its runs, with the lowest and highest run beside it.",
         "",
-        "Run it with `make bench` or `python -m bench` (about 14 minutes on the 2-core "
+        "Run it with `make bench` or `python -m bench` (under 15 minutes on the 2-core "
         "reference machine; it rewrites this page). `python -m bench --quick` takes one "
         "short run of each (a smoke test, page "
-        "untouched); `--only sqlite|grpc|pipeline|pg|pipeline-pg|archive|deskmeter|heartbeats` "
-        "runs one suite "
+        "untouched); `--only sqlite|grpc|pipeline|pg|pipeline-pg|archive|deskmeter|heartbeats|"
+        "payments|latency|collector|queries|rules` runs one suite "
         "(repeatable); `--set warm__synchronous=normal` (any `SYSMONSTM_` setting, repeatable) "
         "tries an aggregator knob; `--profiler py-spy|cprofile|none` picks the profiler "
         "(py-spy, if installed, needs no change to the aggregator). PostgreSQL is the "
@@ -474,7 +474,9 @@ def write_markdown(report: Report, path: Path, targets: list[str] | None = None)
         "a throwaway one from `tests/servers.py` (`SYSMONSTM_TEST_OWN_SERVERS=1` forces that); "
         "every run gets a fresh database, dropped afterwards. Raw numbers of every run go to "
         "`bench/results/` (not committed). The heartbeats suite races ActivityWatch's own "
-        "aw-server, from the separate venv `make aw-venv` builds (`make bench` builds it).",
+        "aw-server, from the separate venv `make aw-venv` builds; the collector suite runs "
+        "Glances (`make glances-venv`) and Debian's prometheus-node-exporter beside our "
+        "collector (`make bench` builds and installs all three).",
         "",
         *(targets or []),
         "## Machine",
