@@ -40,6 +40,11 @@ async def _post_all(client: httpx.AsyncClient, source: int, bodies: list[bytes])
     headers = {"Content-Type": "application/json"}
     for body in bodies:
         resp = await client.post(url, params=params, content=body, headers=headers)
+        if resp.status_code == 500 and "KeyError" in resp.text:
+            # aw-server 0.12 now and then answers a just-created bucket's first heartbeats
+            # with KeyError (its bucket cache races the create); create it again, retry once
+            await _create(client, source)
+            resp = await client.post(url, params=params, content=body, headers=headers)
         if resp.status_code != 200:
             raise RuntimeError(f"heartbeat to {url}: {resp.status_code} {resp.text[:300]}")
     return time.perf_counter()
