@@ -31,7 +31,6 @@ from sysmonstm.errors import ConfigError
 from sysmonstm.store.model import (
     Float64Array,
     Int64Array,
-    LatestValue,
     SeriesPoints,
     SourceInfo,
     SourceState,
@@ -134,25 +133,6 @@ def decode_labels(packed: bytes) -> tuple[tuple[str, str], ...]:
 def encode_frame(time_ms: int, values: Float64Array) -> bytes:
     """A ``:latest`` value: the time, then every series' value in layout order."""
     return _TIME.pack(time_ms) + values.astype("<f8", copy=False).tobytes()
-
-
-def decode_frames(
-    frames: dict[bytes, bytes], layouts: dict[str, tuple[str, ...]]
-) -> list[LatestValue]:
-    """The ``:latest`` hash as the newest value per series, sorted by key. Frames whose
-    layout is unknown (expired) are left out."""
-    newest: dict[str, tuple[int, float]] = {}
-    for layout_id, frame in frames.items():
-        names = layouts.get(layout_id.decode())
-        if names is None or len(frame) != 8 * (len(names) + 1):
-            continue
-        t = int(np.frombuffer(frame, dtype="<i8", count=1)[0])
-        values = np.frombuffer(frame, dtype="<f8", offset=8).tolist()
-        for name, v in zip(names, values, strict=True):
-            seen = newest.get(name)
-            if seen is None or seen[0] <= t:
-                newest[name] = (t, v)
-    return [LatestValue(k, t, v) for k, (t, v) in sorted(newest.items())]
 
 
 def encode_entry(
