@@ -22,6 +22,7 @@ import httpx
 import psutil
 
 from bench.heartbeat_workload import PULSETIME_S, STEP_MS, apps, aw_heartbeat, bucket_id
+from bench.loadgen import cpu_seconds
 
 TIMEOUT_S = 60.0
 
@@ -50,13 +51,6 @@ async def _post_all(client: httpx.AsyncClient, source: int, bodies: list[bytes])
     return time.perf_counter()
 
 
-def _cpu(proc: psutil.Process | None) -> float:
-    if proc is None:
-        return 0.0
-    t = proc.cpu_times()
-    return float(t.user + t.system)
-
-
 async def run(url: str, sources: int, count: int, start_ms: int, server_pid: int | None) -> Any:
     bodies = [
         [
@@ -72,13 +66,13 @@ async def run(url: str, sources: int, count: int, start_ms: int, server_pid: int
     try:
         await asyncio.gather(*(_create(c, s) for s, c in enumerate(clients)))
         server = psutil.Process(server_pid) if server_pid else None
-        server0, own0 = _cpu(server), time.process_time()
+        server0, own0 = cpu_seconds(server), time.process_time()
         start = time.perf_counter()
         ends = await asyncio.gather(
             *(_post_all(c, s, b) for s, (c, b) in enumerate(zip(clients, bodies, strict=True)))
         )
         wall = max(ends) - start
-        server_cpu, own_cpu = _cpu(server) - server0, time.process_time() - own0
+        server_cpu, own_cpu = cpu_seconds(server) - server0, time.process_time() - own0
     finally:
         await asyncio.gather(*(c.aclose() for c in clients))
     sent = sources * count

@@ -36,6 +36,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from bench.loadgen import cpu_seconds
 from bench.model import Run
 from bench.procs import PYTHON, SYSMONSTM, BenchError, Child, Children, child_env, free_port
 from sysmonstm.domains.payments.ledger import RiskView
@@ -131,8 +132,7 @@ def _load_result(out: Path) -> Load:
 
 
 def _cpu_s(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
+    return cpu_seconds(psutil.Process(pid))
 
 
 def receive_run(directory: Path, seed: int, opts: PaymentsOptions) -> Run:
