@@ -97,8 +97,13 @@ class AggregatorSettings(_Section):
     max_series_per_source: int = 10_000
     max_future_s: float = 300.0
     max_past_s: float = 7 * 86400.0
+    # a metrics stream is acked at most this often while fewer than 8 batches wait (0: at
+    # once); an ack costs a 1 Hz collector more CPU than a sample (docs/metrics.md)
+    metrics_ack_every_s: float = Field(default=5.0, ge=0)
 
-    _d = field_validator("flush_age_s", "max_future_s", "max_past_s", mode="before")(parse_duration)
+    _d = field_validator(
+        "flush_age_s", "max_future_s", "max_past_s", "metrics_ack_every_s", mode="before"
+    )(parse_duration)
 
 
 class CollectorSettings(_Section):

@@ -15,7 +15,7 @@ from sysmonstm.pipeline import Pipeline, PipelineOptions, PublishPoint
 from sysmonstm.store.model import SeriesBatch, SourceInfo
 from sysmonstm.store.series import NAME_RE, parse_series
 from sysmonstm.transport.identity import MACHINE_ID as _MACHINE_ID
-from sysmonstm.transport.stream_server import IngestStream
+from sysmonstm.transport.stream_server import AckPacing, IngestStream
 from sysmonstm.v1.metrics_pb2 import MetricBatch
 
 if TYPE_CHECKING:
@@ -234,7 +234,12 @@ class MetricsIngest:
                 publish=PublishPoint.ACCEPTED,
             ),
         )
-        self.stream = IngestStream(self.pipeline, MetricBatch.FromString, "MetricBatch")
+        self.stream = IngestStream(
+            self.pipeline,
+            MetricBatch.FromString,
+            "MetricBatch",
+            AckPacing(every_s=agg.metrics_ack_every_s),
+        )
 
     @property
     def handlers(self) -> Sequence[grpc.GenericRpcHandler]:
