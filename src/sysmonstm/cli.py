@@ -169,8 +169,9 @@ def collector(
     tls_key: Annotated[Path | None, typer.Option(help="Client key (mTLS).")] = None,
 ) -> None:
     """Sample this machine with psutil and stream to an aggregator."""
-    from sysmonstm.domains.metrics.collector import run_collector
-    from sysmonstm.services.up import collector_options
+    # not services.up: a collector runs all day on every machine and needs none of the
+    # gateway's, the stores' or the archive's libraries (issue 6, collector cost and memory)
+    from sysmonstm.domains.metrics.collector import collector_options, run_collector
 
     labels = None
     if label:

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich import box
@@ -21,9 +21,12 @@ from rich.table import Table
 
 from sysmonstm.config import Settings
 from sysmonstm.errors import SysmonstmError
-from sysmonstm.store.archive import Archive, Manifest
-from sysmonstm.store.model import PartitionInfo, Tier
-from sysmonstm.store.warm import WarmTier
+from sysmonstm.store.tiers import Tier
+
+if TYPE_CHECKING:  # the stores' modules load numpy and msgspec: only when a command runs
+    from sysmonstm.store.archive import Archive, Manifest
+    from sysmonstm.store.model import PartitionInfo
+    from sysmonstm.store.warm import WarmTier
 
 T = TypeVar("T")
 

@@ -24,8 +24,8 @@ import grpc
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from sysmonstm.domains.payments.auth import Role
 from sysmonstm.domains.payments.cli_tokens import append_token
+from sysmonstm.domains.payments.tokens import Role
 from sysmonstm.v1.common_pb2 import SourceIdentity
 from sysmonstm.v1.payments_pb2 import Transaction, TransactionBatch
 from sysmonstm.v1.payments_pb2_grpc import PaymentsIngestStub

@@ -14,12 +14,12 @@ import pytest
 from fastapi import FastAPI
 
 from sysmonstm.config import load_settings
-from sysmonstm.domains.payments.auth import Role
 from sysmonstm.domains.payments.cli_tokens import append_token
 from sysmonstm.domains.payments.domain import DOMAIN as PAYMENTS
 from sysmonstm.domains.payments.model import Status, Transaction
 from sysmonstm.domains.payments.resources import ledger
 from sysmonstm.domains.payments.risk import load_decider
+from sysmonstm.domains.payments.tokens import Role
 from sysmonstm.gateway import create_app
 from sysmonstm.runtime import Core
 

@@ -15,9 +15,10 @@ import pytest
 from fastapi import FastAPI
 
 from sysmonstm.config import load_settings
-from sysmonstm.domains.payments.auth import Principal, Role, TokenBook, parse_tokens, token_hash
+from sysmonstm.domains.payments.auth import TokenBook
 from sysmonstm.domains.payments.cli_tokens import append_token
 from sysmonstm.domains.payments.domain import DOMAIN as PAYMENTS
+from sysmonstm.domains.payments.tokens import Principal, Role, parse_tokens, token_hash
 from sysmonstm.errors import ConfigError
 from sysmonstm.gateway import create_app
 from sysmonstm.runtime import Core

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 import structlog
 
 from sysmonstm.config import Settings
-from sysmonstm.domains.metrics.collector import CollectorOptions, run_collector
+from sysmonstm.domains.metrics.collector import collector_options, run_collector
 from sysmonstm.gateway.server import serve_gateway
 from sysmonstm.redact import redact
 from sysmonstm.runtime import Core
 from sysmonstm.services.aggregator import serve_aggregator
 from sysmonstm.services.rules import serve_rules
-from sysmonstm.transport.source import ClientTls
 
 log = structlog.get_logger(__name__)
 
@@ -37,24 +36,6 @@ def dial_address(listen: str) -> str:
     if host in ("", "0.0.0.0", "[::]", "::"):  # noqa: S104 - we map the wildcard away
         host = "127.0.0.1"
     return f"{host}:{port}"
-
-
-def collector_options(settings: Settings, aggregators: tuple[str, ...]) -> CollectorOptions:
-    c = settings.collector
-    assert c.spool_dir is not None
-    tls = None
-    if c.tls.ca or c.tls.cert:
-        tls = ClientTls(ca=c.tls.ca, cert=c.tls.cert, key=c.tls.key)
-    return CollectorOptions(
-        aggregators=aggregators,
-        spool_dir=c.spool_dir,
-        interval_s=c.interval_s,
-        spool_max_bytes=c.spool_max_bytes,
-        machine_id=c.machine_id,
-        hostname=c.hostname,
-        labels=dict(c.labels),
-        tls=tls,
-    )
 
 
 async def run_up(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from sysmonstm.store.tiers import Tier as Tier  # noqa: PLC0414 - re-exported: most modules name it here
 
 Int64Array = npt.NDArray[np.int64]
 Float64Array = npt.NDArray[np.float64]
@@ -64,20 +65,6 @@ class LatestValue:
     series: str
     time_ms: int
     value: float
-
-
-class Tier(enum.StrEnum):
-    """Resolution tiers, finest first. ``HOT`` is the in-memory recent window."""
-
-    HOT = "hot"
-    RAW = "raw"
-    M1 = "1m"
-    H1 = "1h"
-
-    @property
-    def step_ms(self) -> int:
-        """Bucket width of a rollup tier (0 for the raw tiers, whose step is the source's)."""
-        return {Tier.M1: 60_000, Tier.H1: 3_600_000}.get(self, 0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import structlog
 
+from sysmonstm.config import Settings
 from sysmonstm.domains.metrics.sampler import HostSampler
 from sysmonstm.errors import ConfigError
 from sysmonstm.transport.sender import SenderOptions, StreamSender
@@ -66,6 +67,25 @@ class CollectorOptions:
             raise ConfigError("collector: batch_frames must be at least 1")
         if self.spool_max_bytes <= 0:
             raise ConfigError("collector: spool_max_bytes must be positive")
+
+
+def collector_options(settings: Settings, aggregators: tuple[str, ...]) -> CollectorOptions:
+    """The collector of ``settings`` (its ``collector`` section), streaming to ``aggregators``."""
+    c = settings.collector
+    assert c.spool_dir is not None
+    tls = None
+    if c.tls.ca or c.tls.cert:
+        tls = ClientTls(ca=c.tls.ca, cert=c.tls.cert, key=c.tls.key)
+    return CollectorOptions(
+        aggregators=aggregators,
+        spool_dir=c.spool_dir,
+        interval_s=c.interval_s,
+        spool_max_bytes=c.spool_max_bytes,
+        machine_id=c.machine_id,
+        hostname=c.hostname,
+        labels=dict(c.labels),
+        tls=tls,
+    )
 
 
 class BatchBuilder:

@@ -15,9 +15,10 @@ from typing import Any
 import msgspec
 from fastapi import APIRouter, Request, Response
 
-from sysmonstm.domains.payments.auth import Guard, Principal, TokenBook
+from sysmonstm.domains.payments.auth import Guard, TokenBook
 from sysmonstm.domains.payments.ledger import Ledger
 from sysmonstm.domains.payments.masking import Masker
+from sysmonstm.domains.payments.tokens import Principal
 from sysmonstm.runtime import Core
 
 PREFIX = "/payments"

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from sysmonstm.domains.payments.api import PaymentsApi, json_response, now_ms
 from sysmonstm.domains.payments.audit import entry_json
-from sysmonstm.domains.payments.auth import Access, Principal
+from sysmonstm.domains.payments.auth import Access
+from sysmonstm.domains.payments.tokens import Principal
 
 MAX_LIMIT = 1000
 READ_KIND = "audit_read"

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from sysmonstm.domains.payments.api import PaymentsApi, json_response, now_ms
-from sysmonstm.domains.payments.auth import Access, Principal
+from sysmonstm.domains.payments.auth import Access
 from sysmonstm.domains.payments.model import Action, Verdict
+from sysmonstm.domains.payments.tokens import Principal
 from sysmonstm.errors import InvalidInputError
 
 MAX_NOTE_CHARS = 2000

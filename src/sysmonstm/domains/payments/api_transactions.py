@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from sysmonstm.domains.payments.api import PaymentsApi, json_response, now_ms
-from sysmonstm.domains.payments.auth import Access, Principal
+from sysmonstm.domains.payments.auth import Access
 from sysmonstm.domains.payments.model import Action
+from sysmonstm.domains.payments.tokens import Principal
 from sysmonstm.errors import InvalidInputError
 from sysmonstm.gateway.timeparse import parse_time
 

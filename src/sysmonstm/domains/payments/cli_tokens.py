@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from sysmonstm.cli_payments import payments_app
-from sysmonstm.domains.payments.auth import USER, USER_RULE, Role, parse_tokens, token_hash
+from sysmonstm.domains.payments.tokens import USER, USER_RULE, Role, parse_tokens, token_hash
 from sysmonstm.errors import ConfigError
 
 TOKEN_PREFIX = "smp_"  # noqa: S105 - a prefix, not a secret: tells a leaked token apart

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sysmonstm.domains.payments.auth import Role
 from sysmonstm.domains.payments.ledger import Recorded, ReviewItem
 from sysmonstm.domains.payments.ledger_rows import FINGERPRINT_SHOWN as FINGERPRINT_PREFIX
 from sysmonstm.domains.payments.model import Decision, ListEntry, Transaction
+from sysmonstm.domains.payments.tokens import Role
 
 HIDDEN = ""
 
