@@ -169,6 +169,9 @@ def collector(
     tls_key: Annotated[Path | None, typer.Option(help="Client key (mTLS).")] = None,
 ) -> None:
     """Sample this machine with psutil and stream to an aggregator."""
+    from sysmonstm.transport.lean_client import lean_grpc_client
+
+    lean_grpc_client()  # before grpc is imported
     # not services.up: a collector runs all day on every machine and needs none of the
     # gateway's, the stores' or the archive's libraries (issue 6, collector cost and memory)
     from sysmonstm.domains.metrics.collector import collector_options, run_collector

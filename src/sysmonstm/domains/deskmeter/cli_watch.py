@@ -108,6 +108,9 @@ def watch(
     ] = None,
 ) -> None:
     """Track the current workspace, task and idleness and stream them to an aggregator."""
+    from sysmonstm.transport.lean_client import lean_grpc_client
+
+    lean_grpc_client()  # before grpc is imported
     from sysmonstm.cli import _run, _settings, err
     from sysmonstm.domains.deskmeter.watcher import run_watcher
     from sysmonstm.errors import ConfigError
