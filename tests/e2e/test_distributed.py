@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from tests import servers
 from tests.conformance.archive_backends import REGION
 from tests.conftest import free_port
 from tests.e2e.processes import SYSMONSTM, Proc, base_env, get_json, poll, spawn, stop
@@ -31,14 +30,19 @@ message = "{host} runs {value:.0f} processes"
 
 @pytest.fixture
 def urls(
-    nats_server_url: str, redis_server_url: str, pg_dsn: str, moto_s3_endpoint: str, s3_bucket: str
+    nats_server_url: str,
+    nats_prefix: str,
+    redis_server_url: str,
+    redis_prefix: str,
+    pg_dsn: str,
+    moto_s3_endpoint: str,
+    s3_bucket: str,
 ) -> dict[str, str]:
-    """Settings (as SYSMONSTM_* env) that point every part at a production engine."""
-    stream = servers.unique("E2E").upper()
-    prefix = servers.unique("sysmonstm-e2e-") + ":"
+    """Settings (as SYSMONSTM_* env) that point every part at a production engine; the
+    streams and keys the services make are deleted afterwards (the prefix fixtures)."""
     return {
-        "bus__url": f"{nats_server_url}?stream_prefix={stream}",
-        "hot__url": f"{redis_server_url}?prefix={prefix}",
+        "bus__url": f"{nats_server_url}?stream_prefix={nats_prefix}",
+        "hot__url": f"{redis_server_url}?prefix={redis_prefix}",
         "warm__url": pg_dsn,
         "archive__url": f"s3://{s3_bucket}/archive",
         "archive__s3_endpoint_url": moto_s3_endpoint,
