@@ -6,20 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from sysmonstm.domains.payments.audit import GENESIS
-from sysmonstm.domains.payments.ledger import Broken
+from sysmonstm.domains.payments.backtest import HistoryView
+from sysmonstm.domains.payments.ledger import Broken, RiskView
 from sysmonstm.domains.payments.ledger_schema import SQLITE_TABLES
 from sysmonstm.domains.payments.ledger_sql import SqlLedger
 from sysmonstm.domains.payments.model import (
     Action,
+    Decision,
     ListEntry,
     ListKind,
     ListMode,
+    Transaction,
     Verdict,
 )
 from sysmonstm.errors import InvalidInputError
@@ -299,3 +303,47 @@ async def test_sqlite_and_postgresql_hold_the_same_columns(pg_dsn: str, tmp_path
             )
         ]
         assert lite == pg, table
+
+
+class WindowCounts:
+    """Decides approve, noting the card counts its view gives over several windows, beside
+    what ``backtest.HistoryView`` (in memory, the reference) gives for the same events."""
+
+    WINDOWS_MS = (1_000, 5_000, 30_000, 60_000, 120_000)
+
+    def __init__(self) -> None:
+        self.got: list[list[int]] = []
+        self.want: list[list[int]] = []
+        self.reference = HistoryView()
+
+    async def __call__(self, t: Transaction, view: RiskView) -> Decision:
+        self.reference.add(t)
+        card, end = t.card_fingerprint, t.time_ms
+        for source, out in ((view, self.got), (self.reference, self.want)):
+            out.append([await source.card_count(card, end - w, end) for w in self.WINDOWS_MS])
+        return Decision(t.event_id, t.transaction_id, Action.APPROVE, (), T0, "test-windows")
+
+
+async def test_card_count_matches_the_in_memory_reference_on_shuffled_events(
+    ledger: SqlLedger,
+) -> None:
+    """Payments with several events, on two cards, arriving out of time order, on whole
+    seconds so that windows start and end on events: a payment counts in a window when its
+    first event on the card falls in it, as the backtests' in-memory view counts it."""
+    rng = random.Random(6)
+    cards = ["ab" * 32, "cd" * 32]
+    events = [
+        tx(
+            n,
+            transaction_id=f"pi_{rng.randrange(40)}",
+            card_fingerprint=rng.choice(cards),
+            time_ms=T0 + rng.randrange(200) * 1000,  # on whole seconds: windows meet events
+        )
+        for n in range(1, 301)
+    ]
+    decide = WindowCounts()
+    for start in range(0, len(events), 50):
+        await ledger.record(events[start : start + 50], decide, "stripe-1")
+    assert len(decide.got) == 300
+    assert decide.got == decide.want
+    assert max(max(c) for c in decide.got) >= 3  # the windows held several payments
