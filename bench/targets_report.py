@@ -19,6 +19,39 @@ _INTRO = (
 )
 
 
+# Peers measured on this machine kind in ../shared/measured.md, run the same way here:
+# (measurement key, what, the figure there, whether a higher figure is a faster machine)
+SCALE: tuple[tuple[str, str, float, bool], ...] = (
+    ("heartbeats.aw.1", "aw-server 0.12, heartbeats/s one at a time", 200.0, True),
+    ("collector.glances", "Glances 4.5 web server polled each second, % of a core", 3.1, False),
+    ("collector.node_exporter", "node-exporter scraped each second, % of a core", 0.9, False),
+)
+
+_SCALE_INTRO = (
+    "How fast the machine ran: the same peers measured.md measured on this machine kind, "
+    "run the same way in this run. Above 1, this run's machine did their work faster than "
+    "measured.md's did. The absolute rates among the targets (1's 500k samples/s, 6's "
+    "1,000 and 5,000 tx/s, 8's 500k samples/s) were written on measured.md's scale: read "
+    "them with this factor in mind (the ratios to ceilings and peers need no such care)."
+)
+
+
+def scale_lines(report: Report) -> list[str]:
+    """The machine-speed table (empty when no peer was measured)."""
+    rows = []
+    for key, what, there, higher in SCALE:
+        m = report.get(key)
+        if m is None or not m.runs or m.median <= 0:
+            continue
+        factor = m.median / there if higher else there / m.median
+        rows.append(f"| {what} | {m.median:,.4g} | {there:,.4g} | {factor:.2f}x |")
+    if not rows:
+        return []
+    head = ["", _SCALE_INTRO, "", "| peer | this run | measured.md | speed |"]
+    head.append("|---|---:|---:|---:|")
+    return [*head, *rows]
+
+
 def _row(number: int, name: str, check: Check) -> str:
     measured = check.measured or "-"
     return f"| {number} | {name} | {check.asked} | {measured} | {_VERDICT[check.holds]} |"
@@ -37,6 +70,7 @@ def targets_section(report: Report, charts: Path, page: Path) -> list[str]:
     ]
     for o in found:
         lines += [_row(o.number, o.name, c) for c in o.checks]
+    lines += scale_lines(report)
     lines.append("")
     for o in found:
         png = draw(o, charts)
