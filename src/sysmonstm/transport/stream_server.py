@@ -59,12 +59,10 @@ class AckPacing:
 class _Call:
     """One open stream: its source, what was acked, and the task that writes acks."""
 
-    def __init__(
-        self, pipeline: Pipeline[Any], context: Context, pacing: AckPacing | None = None
-    ) -> None:
+    def __init__(self, pipeline: Pipeline[Any], context: Context, pacing: AckPacing) -> None:
         self.pipeline = pipeline
         self.context = context
-        self.pacing = pacing or AckPacing()
+        self.pacing = pacing
         self.source: str | None = None
         self.acked = 0
         self._acked_at = -math.inf  # loop time of the last ack written
