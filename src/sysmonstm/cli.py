@@ -167,6 +167,12 @@ def collector(
     tls_ca: Annotated[Path | None, typer.Option(help="Trust this CA.")] = None,
     tls_cert: Annotated[Path | None, typer.Option(help="Client certificate (mTLS).")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="Client key (mTLS).")] = None,
+    batch_frames: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=3600, help="Samples per message: fewer messages, later live views."
+        ),
+    ] = None,
 ) -> None:
     """Sample this machine with psutil and stream to an aggregator."""
     from sysmonstm.transport.lean_client import lean_grpc_client
@@ -192,6 +198,7 @@ def collector(
             "collector.labels": labels,
             "collector.spool_dir": str(spool_dir) if spool_dir else None,
             "collector.tls": _tls(tls_cert, tls_key, tls_ca),
+            "collector.batch_frames": batch_frames,
         }
     )
     opts = collector_options(settings, tuple(settings.collector.aggregators))

@@ -115,6 +115,9 @@ class CollectorSettings(_Section):
     hostname: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     tls: TlsSettings = TlsSettings()
+    # samples per message: more costs less CPU, delays live views and holds the samples of an
+    # unsent message in memory only (docs/metrics.md, "Cost")
+    batch_frames: int = Field(default=1, ge=1, le=3600)
 
     _d = field_validator("interval_s", mode="before")(parse_duration)
 

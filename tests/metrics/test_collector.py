@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from sysmonstm.config import load_settings
 from sysmonstm.domains.metrics import collector
 from sysmonstm.domains.metrics.collector import CollectorOptions, run_collector, ticks
 from sysmonstm.domains.metrics.demo import DemoHost, run_demo_hosts
@@ -280,3 +281,30 @@ def test_the_collector_command_loads_none_of_the_server_side_libraries() -> None
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.split() == []
+
+
+def test_batch_frames_goes_from_the_command_line_to_the_collector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--batch-frames`` (``collector.batch_frames``) reaches the collector's options; out
+    of range it is refused before anything runs."""
+    from typer.testing import CliRunner
+
+    from sysmonstm import cli
+
+    seen: list[CollectorOptions] = []
+
+    async def fake_collector(opts: CollectorOptions, stop: asyncio.Event) -> None:
+        seen.append(opts)
+
+    monkeypatch.setattr(collector, "run_collector", fake_collector)
+    monkeypatch.setattr(cli, "_run", lambda service: asyncio.run(service(asyncio.Event())))
+    args = ["--data-dir", str(tmp_path), "collector", "--aggregator", "127.0.0.1:1"]
+    ok = CliRunner().invoke(cli.app, [*args, "--batch-frames", "5"])
+    assert ok.exit_code == 0, ok.output
+    assert [o.batch_frames for o in seen] == [5]
+    refused = CliRunner().invoke(cli.app, [*args, "--batch-frames", "0"])
+    assert refused.exit_code == 2
+    assert len(seen) == 1
+    with pytest.raises(ConfigError, match="batch_frames"):
+        load_settings({"collector": {"batch_frames": 4000}})

@@ -85,6 +85,7 @@ def collector_options(settings: Settings, aggregators: tuple[str, ...]) -> Colle
         hostname=c.hostname,
         labels=dict(c.labels),
         tls=tls,
+        batch_frames=c.batch_frames,
     )
 
 
