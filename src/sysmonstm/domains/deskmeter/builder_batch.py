@@ -112,31 +112,11 @@ def apply_events(
             )
             rollup.extend(last, last.end_ms, t)
             if same:  # the open interval grows to the event
-                current = Interval(
-                    mid,
-                    last.start_ms,
-                    t,
-                    last.workspace_index,
-                    last.workspace,
-                    last.task,
-                    last.idle,
-                    True,
-                    last.time_zone,
-                )
+                current = replace(last, machine=mid, end_ms=t, open=True)
                 steps.append(Step(event, current, None))
                 last, last_t = current, t
                 continue
-            closed = Interval(
-                mid,
-                last.start_ms,
-                t,
-                last.workspace_index,
-                last.workspace,
-                last.task,
-                last.idle,
-                False,
-                last.time_zone,
-            )
+            closed = replace(last, machine=mid, end_ms=t, open=False)
         elif last is not None and t - last.end_ms > limit:  # silence: closed at its last event
             closed = last if not last.open else _closed(last)
         # else: the first event, or one at the instant its interval opened (re-stated)
