@@ -212,6 +212,15 @@ async def raw_bytes(conn: asyncpg.Connection) -> int:
     return int(found)
 
 
+async def rollup_bytes(conn: asyncpg.Connection) -> int:
+    """Bytes of the warm tier's 1-minute and 1-hour partitions, with TOAST and indexes."""
+    found = await conn.fetchval(
+        "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits"
+        " WHERE inhparent IN ('m1'::regclass, 'h1'::regclass)"
+    )
+    return int(found)
+
+
 def tier_sizes(dsn: str) -> tuple[int, int]:
     """(every table, raw partitions only) in bytes, for synchronous code."""
 
@@ -412,16 +421,19 @@ async def warm_write(dsn: str, seconds: float, frames_per_batch: int = 1) -> Run
 
 # -- where rollups are computed ------------------------------------------------------------
 
+# the same buckets computed by the server, kept in a temporary table (the warm tier's minute
+# rows need layouts, which only the client side creates)
+_SQL_M1_TABLE = """
+    CREATE TEMPORARY TABLE sql_m1 (series_id int4, t int8, min float8, max float8,
+        sum float8, count int4, last float8) ON COMMIT DROP"""
 _SQL_M1 = """
-    INSERT INTO m1 (series_id, t, min, max, sum, count, last)
+    INSERT INTO sql_m1
     SELECT u.sid, r.t - r.t % 60000, min(u.v), max(u.v), sum(u.v), count(*),
            (max(ARRAY[r.t::float8, r.seq::float8, u.v]))[3]
     FROM raw r JOIN layouts l ON l.id = r.layout_id,
          LATERAL unnest(l.ids, r.vals) AS u(sid, v)
     WHERE r.source_id = $1 AND r.t >= $2 AND r.t < $3
-    GROUP BY 1, 2
-    ON CONFLICT (series_id, t) DO UPDATE SET min = EXCLUDED.min, max = EXCLUDED.max,
-        sum = EXCLUDED.sum, count = EXCLUDED.count, last = EXCLUDED.last"""
+    GROUP BY 1, 2"""
 
 
 async def rollup_placement(dsn: str, hours: int = 6) -> dict[str, float]:
@@ -456,10 +468,10 @@ async def rollup_placement(dsn: str, hours: int = 6) -> dict[str, float]:
         async with db.tx("source") as conn:
             sid = int(await conn.fetchval("SELECT id FROM sources WHERE key = 'rollup-bench'"))
         async with db.tx("sql rollup") as conn:
+            await conn.execute(_SQL_M1_TABLE)
             start = time.perf_counter()
             await conn.execute(_SQL_M1, sid, _T0_MS, end)
             sql_s = time.perf_counter() - start
-            await conn.execute("TRUNCATE m1")  # the same inserts for both, no updates
         async with db.tx("numpy rollup") as conn:
             start = time.perf_counter()
             await job.m1_from_raw(conn, sid, _T0_MS, end)

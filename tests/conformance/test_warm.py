@@ -318,3 +318,21 @@ async def test_a_source_an_import_creates_is_never_rolled_up_again(warm: WarmTie
     assert await warm.rollup(now_ms=T0 + 100 * SILENCE_GRACE_MS) == 0  # "b" is long silent
     h1 = await warm.read("metrics", "b", "cpu.used", T0, T0 + 3_600_000, Tier.H1)
     assert (h1.count.tolist(), h1.max.tolist()) == ([150], [149.0])
+
+
+async def test_a_late_sample_after_its_raw_day_was_dropped_rewrites_only_its_series(
+    warm: WarmTier,
+) -> None:
+    await warm.write(ticks(1, T0, 180))
+    await warm.rollup()
+    for p in await warm.partitions():
+        if p.tier is Tier.RAW:
+            await warm.drop_partition(p.name)
+    late = batch(181, [T0 + 30_500], [[1000.0]], series=("cpu.used",))
+    assert len(await warm.write([late])) == 1
+    await warm.rollup()
+    disk = await warm.read("metrics", "m1", DISK, T0, T0 + 60_000, Tier.M1)
+    assert (disk.count.tolist(), disk.max.tolist()) == ([60], [159.0])
+    cpu = await warm.read("metrics", "m1", "cpu.used", T0, T0 + 120_000, Tier.M1)
+    assert cpu.count.tolist() == [1, 60]  # its minute is what its raw samples now hold
+    assert cpu.max.tolist() == [1000.0, 119.0]

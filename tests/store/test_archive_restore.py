@@ -106,3 +106,11 @@ async def test_restore_brings_an_archived_partition_back(warm: SqliteWarm, tmp_p
 
 def test_the_raw_schema_is_what_exports_carry() -> None:
     assert RAW_SCHEMA.names == ["domain", "source", "series", "t", "value"]
+
+
+async def test_two_rollup_rows_of_one_series_and_minute_are_refused(warm: SqliteWarm) -> None:
+    table = await warm.export_partition("m1_202606")
+    doubled = pa.concat_tables([table.slice(0, 1), table])
+    with pytest.raises(InvalidInputError, match="two rollup rows"):
+        await warm.import_partition("m1_202606", doubled)
+    assert content_checksum(await warm.export_partition("m1_202606")) == content_checksum(table)

@@ -33,7 +33,19 @@ def check(name: str, table: pa.Table) -> tuple[Tier, Int64Array]:
     t = np.asarray(table.column("t").to_numpy(), dtype=np.int64)
     if len(t) and (int(t.min()) < start or int(t.max()) >= end):
         raise InvalidInputError(f"{name}: rows lie outside the partition's period")
+    if tier is not Tier.RAW and _repeats(table, t):
+        raise InvalidInputError(f"{name}: a series has two rollup rows at one time")
     return tier, t
+
+
+def _repeats(table: pa.Table, t: Int64Array) -> bool:
+    """Whether two rows share (domain, source, series, t): a rollup bucket is one row."""
+    codes = [_codes(table.column(c))[1] for c in ("domain", "source", "series")]
+    order = np.lexsort((t, *codes))
+    same = np.diff(t[order]) == 0
+    for c in codes:
+        same &= np.diff(c[order]) == 0
+    return bool(same.any())
 
 
 def _codes(column: pa.ChunkedArray[Any]) -> tuple[list[str], Int64Array]:

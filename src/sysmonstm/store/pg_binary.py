@@ -94,19 +94,90 @@ async def copy_stream(parts: Sequence[bytes]) -> AsyncIterator[bytes]:
 def float8_arrays(blobs: Sequence[bytes], n: int) -> Float64Array:
     """Decode ``array_send`` outputs of ``n``-element, null-free ``float8[]``s into a matrix
     (one row per blob)."""
+    return np.asarray(arrays(blobs, n, ">f8"), dtype=np.float64)
+
+
+def arrays(blobs: Sequence[bytes], n: int, elem: str) -> np.ndarray:
+    """Decode ``array_send`` outputs of ``n``-element, null-free one-dimensional arrays of
+    big-endian ``elem`` (``">f8"``: float8, ``">i4"``: int4) into a native matrix."""
+    native = np.dtype(elem).newbyteorder("=")
     if not n or not blobs:
-        return np.empty((len(blobs), n), dtype=np.float64)
-    width = _ARRAY_HEAD + 12 * n
+        return np.empty((len(blobs), n), dtype=native)
+    size = np.dtype(elem).itemsize
+    width = _ARRAY_HEAD + (4 + size) * n
     buf = b"".join(blobs)
     if len(buf) != width * len(blobs):
-        raise BackendError(f"raw frames do not hold {n} values each as their layout says")
+        raise BackendError(f"stored arrays do not hold {n} values each as their layout says")
     head = np.ndarray((len(blobs), 5), dtype=">i4", buffer=buf, strides=(width, 4))
     if not ((head[:, 0] == 1) & (head[:, 1] == 0) & (head[:, 3] == n)).all():
-        raise BackendError("raw frames hold arrays of an unexpected shape or with NULLs")
+        raise BackendError("stored arrays are of an unexpected shape or hold NULLs")
     values = np.ndarray(
-        (len(blobs), n), dtype=">f8", buffer=buf, offset=_ARRAY_HEAD + 4, strides=(width, 12)
+        (len(blobs), n), dtype=elem, buffer=buf, offset=_ARRAY_HEAD + 4, strides=(width, 4 + size)
     )
-    return values.astype(np.float64)
+    return values.astype(native)
+
+
+def _array(n: int, elem: str) -> np.dtype[np.void]:
+    """One non-empty, null-free one-dimensional array field of a binary COPY row."""
+    return np.dtype(
+        [
+            ("len", ">i4"),
+            ("ndim", ">i4"),
+            ("has_null", ">i4"),
+            ("elem", ">i4"),
+            ("dim", ">i4"),
+            ("lbound", ">i4"),
+            ("vals", [("len", ">i4"), ("v", elem)], (n,)),
+        ]
+    )
+
+
+def _fill_array(field: np.ndarray, oid: int, values: np.ndarray) -> None:
+    n = values.shape[1]
+    size = np.dtype(field.dtype["vals"].base["v"]).itemsize
+    field["len"] = _ARRAY_HEAD + (4 + size) * n
+    field["ndim"] = 1
+    field["has_null"] = 0
+    field["elem"] = oid
+    field["dim"] = n
+    field["lbound"] = 1
+    field["vals"]["len"] = size
+    field["vals"]["v"] = values
+
+
+# the 1-minute rollup table's columns (``pg_m1``): a series' hour, each stat an array of its
+# 60 minutes
+M1_COLUMNS = ("t", "series_id", "min", "max", "sum", "last", "count")
+M1_FLOATS = ("min", "max", "sum", "last")
+M1_SLOTS = 60
+INT4_OID = 23
+_M1_ROW = np.dtype(
+    [
+        ("nfields", ">i2"),
+        ("t_len", ">i4"),
+        ("t", ">i8"),
+        ("series_len", ">i4"),
+        ("series_id", ">i4"),
+        *((name, _array(M1_SLOTS, ">f8")) for name in M1_FLOATS),
+        ("count", _array(M1_SLOTS, ">i4")),
+    ]
+)
+
+
+def m1_rows(hours: Int64Array, series_ids: Int64Array, stats: dict[str, np.ndarray]) -> bytes:
+    """Binary COPY rows (no header) of ``m1`` (columns ``M1_COLUMNS``): row ``i`` holds
+    ``stats[name][i]`` (a ``(rows, M1_SLOTS)`` matrix per name of ``M1_FLOATS`` and
+    ``count``)."""
+    rows = np.empty(len(hours), dtype=_M1_ROW)
+    rows["nfields"] = len(M1_COLUMNS)
+    rows["t_len"] = 8
+    rows["t"] = hours
+    rows["series_len"] = 4
+    rows["series_id"] = series_ids
+    for name in M1_FLOATS:
+        _fill_array(rows[name], FLOAT8_OID, stats[name])
+    _fill_array(rows["count"], INT4_OID, stats["count"])
+    return rows.tobytes()
 
 
 # one rollup row of a binary COPY out of (series_id, t, min, max, sum, count, last)

@@ -1,8 +1,9 @@
 """A PostgreSQL warm-tier partition in the archive's long format (``store/archive_schema``).
 
-Raw frames arrive as ``array_send`` bytes and rollup rows as a binary COPY parsed in place by
-numpy, so an export costs no Python object per sample. Rows are sorted by (domain, source,
-series, t) through integer ranks of the names, not by comparing strings.
+Raw frames and minute rows (``pg_m1``) arrive as ``array_send`` bytes and hourly rows as a
+binary COPY parsed in place by numpy, so an export costs no Python object per sample. Rows
+are sorted by (domain, source, series, t) through integer ranks of the names, not by
+comparing strings.
 """
 
 # ruff: noqa: S608  # SQL names only partition tables checked against the catalog
@@ -20,6 +21,7 @@ from sysmonstm.store.model import Int64Array, Tier
 from sysmonstm.store.partitions import parse_partition
 from sysmonstm.store.pg_binary import ROLLUP_ROW, fixed_rows, float8_arrays
 from sysmonstm.store.pg_conn import Conn
+from sysmonstm.store.pg_m1 import STORED, decode
 from sysmonstm.store.pg_partitions import children
 from sysmonstm.store.pg_read import LayoutCache
 
@@ -37,6 +39,8 @@ async def export_partition(conn: Conn, layouts: LayoutCache, name: str) -> pa.Ta
     )
     if parsed[0] is Tier.RAW:
         return await _raw(conn, layouts, name, names)
+    if parsed[0] is Tier.M1:
+        return await _minutes(conn, name, names)
     return await _rollup(conn, name, parsed[0], names)
 
 
@@ -105,6 +109,14 @@ async def _raw(conn: Conn, layouts: LayoutCache, name: str, names: _Names) -> pa
     return names.table(
         Tier.RAW, np.concatenate(sids), np.concatenate(times), {"value": np.concatenate(values)}
     )
+
+
+async def _minutes(conn: Conn, name: str, names: _Names) -> pa.Table:
+    b = decode(await conn.fetch(f"SELECT {STORED} FROM {name}"))
+    if not len(b):
+        return schema_for(Tier.M1).empty_table()
+    values = {"min": b.min, "max": b.max, "sum": b.sum, "count": b.count, "last": b.last}
+    return names.table(Tier.M1, b.series_ids, b.t, values)
 
 
 async def _rollup(conn: Conn, name: str, tier: Tier, names: _Names) -> pa.Table:

@@ -3,8 +3,8 @@
 The inverse of ``pg_export`` and the same contract as ``sqlite_import`` (what it means on
 every backend is ``partition_import``'s): long rows ``(domain, source, series, t, ...)``
 become raw frames (one row per source and instant, the values in the order of a stored
-layout) or narrow rollup rows, written by binary COPY into the emptied partition in the
-caller's transaction.
+layout), minute rows (one per series and hour, ``pg_m1``) or narrow hourly rows, written
+by binary COPY into the emptied partition in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from sysmonstm.store.partition_import import frames, imported_series, imported_s
 from sysmonstm.store.pg_binary import RAW_COLUMNS, ROLLUP_ROW, copy_stream, raw_rows
 from sysmonstm.store.pg_conn import Conn
 from sysmonstm.store.pg_ids import LAYOUT_SQL, SERIES_SQL, digest
+from sysmonstm.store.pg_m1 import copy_rows, encode
 from sysmonstm.store.progress import closed
+from sysmonstm.store.rollup import Buckets
 
 _ROLLUP_COLUMNS = ["series_id", "t", "min", "max", "sum", "count", "last"]
 _SOURCES = """
@@ -54,6 +56,8 @@ async def import_partition(
     if tier is Tier.RAW:
         values = np.asarray(table.column("value").to_numpy(), dtype=np.float64)
         await _copy_raw(conn, name, sources, series, t, values)
+    elif tier is Tier.M1:
+        await _copy_minutes(conn, name, series, t, table)
     else:
         await _copy_rollup(conn, name, series, t, table)
     return len(t)
@@ -116,6 +120,25 @@ async def _copy_raw(
     await conn.copy_to_table(
         name, source=copy_stream(parts), columns=list(RAW_COLUMNS), format="binary"
     )
+
+
+async def _copy_minutes(
+    conn: Conn, name: str, series: Int64Array, t: Int64Array, table: pa.Table
+) -> None:
+    def column(col: str, dtype: type) -> np.ndarray:
+        return np.asarray(table.column(col).to_numpy(), dtype=dtype)
+
+    b = Buckets(
+        series_ids=series,
+        t=t,
+        min=column("min", np.float64),
+        max=column("max", np.float64),
+        sum=column("sum", np.float64),
+        count=column("count", np.int64),
+        last=column("last", np.float64),
+        last_t=t,
+    )
+    await copy_rows(conn, name, encode(b))
 
 
 async def _copy_rollup(

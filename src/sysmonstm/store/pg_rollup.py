@@ -14,24 +14,24 @@ serializes them per source.
 Where the work runs was measured (``python -m bench.pg``, 6 h x 100 series of one source):
 1-minute buckets from raw frames are computed with numpy on ``array_send`` bytes (~5.4 M
 samples/s, client and server together) rather than in SQL by unnesting the arrays (~1.9 M
-samples/s, all of it on the server). 1-hour buckets from 1-minute rows, 60 times fewer,
-are one ``INSERT ... SELECT ... GROUP BY`` that ships nothing.
+samples/s, all of it on the server), and stored as one row per series and hour (``pg_m1``),
+written once the hour is over. 1-hour buckets from those rows are one ``INSERT ... SELECT
+... GROUP BY`` over their unnested minutes that ships nothing.
 """
 
 from __future__ import annotations
 
 import asyncpg
-import numpy as np
 
 from sysmonstm.errors import BackendError
 from sysmonstm.store.frames import raw_buckets
 from sysmonstm.store.model import Tier
 from sysmonstm.store.partitions import partitions_between
 from sysmonstm.store.pg_conn import Conn, PgDb
+from sysmonstm.store.pg_m1 import write_minutes
 from sysmonstm.store.pg_partitions import Partitions, PartitionsMissingError
 from sysmonstm.store.pg_read import LayoutCache, raw_frames
 from sysmonstm.store.progress import H1, M1, due, h1_end, hours_to_redo, m1_end
-from sysmonstm.store.rollup import Buckets
 
 _RAW_CHUNK = 6 * H1  # raw time rolled up per transaction (bounds how long a source is locked)
 _M1_CHUNK = 7 * 86_400_000
@@ -40,20 +40,15 @@ _SOURCES = """
     SELECT s.id, s.last_ms, s.m1_through, s.h1_through,
            EXISTS (SELECT 1 FROM dirty d WHERE d.source_id = s.id)
     FROM sources s ORDER BY s.id"""
-_UPSERT_M1 = """
-    INSERT INTO m1 (series_id, t, min, max, sum, count, last)
-    SELECT * FROM unnest($1::int4[], $2::int8[], $3::float8[], $4::float8[], $5::float8[],
-                         $6::int4[], $7::float8[])
-    ON CONFLICT (series_id, t) DO UPDATE SET min = EXCLUDED.min, max = EXCLUDED.max,
-        sum = EXCLUDED.sum, count = EXCLUDED.count, last = EXCLUDED.last"""
-# last: the value of the latest minute (an array compares element by element, time first)
+# last: the value of the hour's latest minute (an array compares element by element)
 _H1_FROM_M1 = """
     INSERT INTO h1 (series_id, t, min, max, sum, count, last)
-    SELECT m.series_id, m.t - m.t % 3600000, min(m.min), max(m.max), sum(m.sum),
-           sum(m.count), (max(ARRAY[m.t::float8, m.last]))[2]
-    FROM m1 m
+    SELECT m.series_id, m.t, min(x.min), max(x.max), sum(x.sum), sum(x.count),
+           (max(ARRAY[x.i::float8, x.last]))[2]
+    FROM m1 m CROSS JOIN LATERAL unnest(m.min, m.max, m.sum, m.count, m.last)
+        WITH ORDINALITY AS x(min, max, sum, count, last, i)
     WHERE m.series_id IN (SELECT id FROM series WHERE source_id = $1)
-      AND m.t >= $2 AND m.t < $3
+      AND m.t >= $2 AND m.t < $3 AND x.count > 0
     GROUP BY 1, 2
     ON CONFLICT (series_id, t) DO UPDATE SET min = EXCLUDED.min, max = EXCLUDED.max,
         sum = EXCLUDED.sum, count = EXCLUDED.count, last = EXCLUDED.last"""
@@ -90,7 +85,7 @@ class RollupJob:
         pending = [
             int(sid)
             for sid, last_ms, m1_through, h1_through, dirty in rows
-            if dirty or due(int(last_ms), int(m1_through), int(h1_through), now_ms)
+            if dirty or due(int(last_ms), int(m1_through), int(h1_through), now_ms, H1)
         ]
         written = 0
         for sid in pending:
@@ -126,10 +121,10 @@ class RollupJob:
         for lo, hi in runs(dirty_minutes, M1):
             written += await self.m1_from_raw(conn, sid, lo, hi)
         dirty_hours = [b - b % H1 for b in dirty_minutes if b - b % H1 < h1_through]
-        end = m1_end(last_ms, now_ms)
+        end = m1_end(last_ms, now_ms, H1)  # a series' minutes are one row per hour
         more = False
         if m1_through < end:
-            hi = min(end, m1_through + _RAW_CHUNK)
+            hi = min(end, m1_through - m1_through % H1 + _RAW_CHUNK)
             written += await self.m1_from_raw(conn, sid, m1_through, hi)
             dirty_hours += hours_to_redo(m1_through, hi, h1_through)
             m1_through, more = hi, hi < end
@@ -153,7 +148,10 @@ class RollupJob:
             return 0
         names = {p[0] for p in partitions_between(Tier.M1, int(b.t.min()), int(b.t.max()) + 1)}
         self.partitions.require(names)
-        await _upsert(conn, b, names)
+        try:
+            await write_minutes(conn, b)
+        except asyncpg.CheckViolationError:  # no partition for a row: dropped elsewhere
+            raise PartitionsMissingError(names) from None
         return len(b)
 
     async def _h1_from_m1(self, conn: Conn, sid: int, lo: int, hi: int) -> int:
@@ -170,19 +168,3 @@ async def _take_dirty(conn: Conn, sid: int, tier: str) -> list[int]:
         "DELETE FROM dirty WHERE source_id = $1 AND tier = $2 RETURNING bucket", sid, tier
     )
     return [int(r[0]) for r in rows]
-
-
-async def _upsert(conn: Conn, b: Buckets, names: set[str]) -> None:
-    try:
-        await conn.execute(
-            _UPSERT_M1,
-            b.series_ids.astype(np.int32).tolist(),
-            b.t.tolist(),
-            b.min.tolist(),
-            b.max.tolist(),
-            b.sum.tolist(),
-            b.count.tolist(),
-            b.last.tolist(),
-        )
-    except asyncpg.CheckViolationError:  # no partition for a row: dropped elsewhere
-        raise PartitionsMissingError(names) from None
