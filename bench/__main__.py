@@ -423,6 +423,14 @@ def archive_jobs(opts: Options, server: pg.PgServer) -> list[Job]:
                     ".2f",
                 ),
                 (
+                    "warm tier, PostgreSQL, projected to a day of this data (raw and rollup "
+                    "partitions per sample, the rest of the database over a day), bytes per "
+                    "sample",
+                    "pg_day_bytes_per_sample",
+                    ".2f",
+                ),
+                ("hours of data", "hours", ".2f"),
+                (
                     "archive, raw parts alone, bytes per sample",
                     "archive_raw_bytes_per_sample",
                     ".2f",

@@ -88,6 +88,18 @@ class ArchiveResult:
     archive_seconds: float = 0.0
     pg_bytes: int | None = None  # the PostgreSQL warm tier: every table, indexes included
     pg_raw_bytes: int | None = None  # its raw partitions alone
+    pg_rollup_bytes: int | None = None  # its 1-minute and 1-hour partitions
+    span_s: float = 0.0  # first to last sample
+
+    def pg_day(self) -> float | None:
+        """PostgreSQL bytes per sample projected to a day of this data: what grows with
+        the samples (raw and rollup partitions) per sample, plus the rest of the database
+        (dictionaries, empty tables, partitions made ahead) spread over a day's samples."""
+        total, raw, rollups = self.pg_bytes, self.pg_raw_bytes, self.pg_rollup_bytes
+        if total is None or raw is None or rollups is None or not self.span_s:
+            return None
+        per_day = self.samples * DAY_S / self.span_s
+        return (raw + rollups) / self.samples + (total - raw - rollups) / per_day
 
     def per_sample(self, nbytes: int) -> float:
         return nbytes / self.samples if self.samples else 0.0
@@ -109,6 +121,11 @@ class ArchiveResult:
             "pg_raw_bytes_per_sample": (
                 None if self.pg_raw_bytes is None else self.per_sample(self.pg_raw_bytes)
             ),
+            "pg_rollup_bytes_per_sample": (
+                None if self.pg_rollup_bytes is None else self.per_sample(self.pg_rollup_bytes)
+            ),
+            "pg_day_bytes_per_sample": self.pg_day(),
+            "hours": self.span_s / 3600,
         }
 
 
@@ -234,21 +251,22 @@ async def _store(data: Dataset, db: Path) -> None:
         await warm.close()  # checkpoints the WAL into the file
 
 
-async def pg_warm_bytes(data: Dataset, server_dsn: str) -> tuple[int, int]:
+async def pg_warm_bytes(data: Dataset, server_dsn: str) -> tuple[int, int, int]:
     """``data`` through ``PgWarm.write`` and ``rollup`` in a fresh database (dropped
-    afterwards): (bytes of every table, bytes of the raw partitions)."""
-    from bench.pg import fresh_database, raw_bytes, tier_bytes
+    afterwards): bytes of every table, of the raw partitions, of the rollup partitions."""
+    from bench.pg import fresh_database, raw_bytes, rollup_bytes, tier_bytes
     from sysmonstm.store.warm_pg import PgWarm
 
     first_ms = min(int(b.times_ms.min()) for b in data.batches)
+    last_ms = max(int(b.times_ms.max()) for b in data.batches)
     async with fresh_database(server_dsn) as dsn:
         warm = PgWarm(dsn, retention=_EVERYTHING_DUE, clock=lambda: first_ms)
         await warm.open()
         try:
             await warm.write(data.batches)
-            await warm.rollup()
+            await warm.rollup(last_ms + DAY_S * 1000)  # long silent: every minute rolled up
             async with warm.db.tx("sizes", readonly=True) as conn:
-                return await tier_bytes(conn), await raw_bytes(conn)
+                return await tier_bytes(conn), await raw_bytes(conn), await rollup_bytes(conn)
         finally:
             await warm.close()
 
@@ -274,7 +292,10 @@ async def measure(data: Dataset, workdir: Path, pg_dsn: str | None = None) -> Ar
         await warm.close()
     raw = [m for m in manifests if m.tier is Tier.RAW]
     encodings = raw[0].encodings if raw else {}
-    pg_bytes, pg_raw = await pg_warm_bytes(data, pg_dsn) if pg_dsn else (None, None)
+    pg_bytes, pg_raw, pg_rollups = (
+        await pg_warm_bytes(data, pg_dsn) if pg_dsn else (None, None, None)
+    )
+    first_ms = min(int(b.times_ms.min()) for b in data.batches)
     return ArchiveResult(
         data.name,
         data.description,
@@ -287,6 +308,8 @@ async def measure(data: Dataset, workdir: Path, pg_dsn: str | None = None) -> Ar
         seconds,
         pg_bytes,
         pg_raw,
+        pg_rollups,
+        (last_ms - first_ms) / 1000 + 1,
     )
 
 

@@ -292,6 +292,8 @@ _COLD = (
     ("warm, SQLite raw tables", "warm_raw_bytes_per_sample"),
     ("warm, PostgreSQL tier", "pg_bytes_per_sample"),
     ("warm, PostgreSQL raw partitions", "pg_raw_bytes_per_sample"),
+    ("warm, PostgreSQL rollup partitions", "pg_rollup_bytes_per_sample"),
+    ("warm, PostgreSQL, a day projected", "pg_day_bytes_per_sample"),
     ("archive, raw", "archive_raw_bytes_per_sample"),
     ("archive, raw + rollups", "archive_bytes_per_sample"),
 )
