@@ -423,9 +423,8 @@ def archive_jobs(opts: Options, server: pg.PgServer) -> list[Job]:
                     ".2f",
                 ),
                 (
-                    "warm tier, PostgreSQL, projected to a day of this data (raw and rollup "
-                    "partitions per sample, the rest of the database over a day), bytes per "
-                    "sample",
+                    "warm tier, PostgreSQL (every table), this data repeated to fill a day "
+                    "when it spans less, bytes per sample",
                     "pg_day_bytes_per_sample",
                     ".2f",
                 ),

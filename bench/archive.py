@@ -86,20 +86,20 @@ class ArchiveResult:
     archive_bytes: int  # every Parquet part: raw and rollups
     encodings: dict[str, str] = field(default_factory=dict)  # chosen for raw values
     archive_seconds: float = 0.0
-    pg_bytes: int | None = None  # the PostgreSQL warm tier: every table, indexes included
-    pg_raw_bytes: int | None = None  # its raw partitions alone
-    pg_rollup_bytes: int | None = None  # its 1-minute and 1-hour partitions
     span_s: float = 0.0  # first to last sample
+    pg: PgBytes | None = None  # the PostgreSQL warm tier, given a server
 
     def pg_day(self) -> float | None:
-        """PostgreSQL bytes per sample projected to a day of this data: what grows with
-        the samples (raw and rollup partitions) per sample, plus the rest of the database
-        (dictionaries, empty tables, partitions made ahead) spread over a day's samples."""
-        total, raw, rollups = self.pg_bytes, self.pg_raw_bytes, self.pg_rollup_bytes
-        if total is None or raw is None or rollups is None or not self.span_s:
+        """PostgreSQL bytes per sample of a day of this data (``pg_warm_bytes``)."""
+        pg = self.pg
+        if pg is None:
             return None
-        per_day = self.samples * DAY_S / self.span_s
-        return (raw + rollups) / self.samples + (total - raw - rollups) / per_day
+        if pg.day is None:
+            return pg.total / self.samples if self.samples else None
+        return pg.day / pg.day_samples if pg.day_samples else None
+
+    def _pg(self, nbytes: int | None) -> float | None:
+        return None if nbytes is None else self.per_sample(nbytes)
 
     def per_sample(self, nbytes: int) -> float:
         return nbytes / self.samples if self.samples else 0.0
@@ -115,15 +115,9 @@ class ArchiveResult:
             "archive_bytes_per_sample": self.per_sample(self.archive_bytes),
             "encodings": self.encodings,
             "archive_seconds": self.archive_seconds,
-            "pg_bytes_per_sample": (
-                None if self.pg_bytes is None else self.per_sample(self.pg_bytes)
-            ),
-            "pg_raw_bytes_per_sample": (
-                None if self.pg_raw_bytes is None else self.per_sample(self.pg_raw_bytes)
-            ),
-            "pg_rollup_bytes_per_sample": (
-                None if self.pg_rollup_bytes is None else self.per_sample(self.pg_rollup_bytes)
-            ),
+            "pg_bytes_per_sample": self._pg(self.pg and self.pg.total),
+            "pg_raw_bytes_per_sample": self._pg(self.pg and self.pg.raw),
+            "pg_rollup_bytes_per_sample": self._pg(self.pg and self.pg.rollups),
             "pg_day_bytes_per_sample": self.pg_day(),
             "hours": self.span_s / 3600,
         }
@@ -251,9 +245,40 @@ async def _store(data: Dataset, db: Path) -> None:
         await warm.close()  # checkpoints the WAL into the file
 
 
-async def pg_warm_bytes(data: Dataset, server_dsn: str) -> tuple[int, int, int]:
-    """``data`` through ``PgWarm.write`` and ``rollup`` in a fresh database (dropped
-    afterwards): bytes of every table, of the raw partitions, of the rollup partitions."""
+@dataclass(frozen=True, slots=True)
+class PgBytes:
+    """The PostgreSQL warm tier's bytes for a data set: every table with its indexes, the raw
+    partitions, the rollup partitions; and every table for the data set repeated to fill a
+    day (``day``, ``day_samples``), when it is shorter."""
+
+    total: int
+    raw: int
+    rollups: int
+    day: int | None = None
+    day_samples: int = 0
+
+
+def repeated_to_a_day(data: Dataset) -> Dataset | None:
+    """``data`` again and again, each copy right after the previous one, cut at a day from
+    its first sample; None if ``data`` spans a day already."""
+    first_ms = min(int(b.times_ms.min()) for b in data.batches)
+    last_ms = max(int(b.times_ms.max()) for b in data.batches)
+    period = last_ms - first_ms + 1000
+    if period >= DAY_S * 1000:
+        return None
+    end = first_ms + DAY_S * 1000
+    out: list[SeriesBatch] = []
+    for k in range(-(-DAY_S * 1000 // period)):
+        for b in data.batches:
+            times = b.times_ms + k * period
+            keep = times < end
+            if keep.any():
+                values = b.values[keep]
+                out.append(SeriesBatch(b.source, len(out) + 1, b.series, times[keep], values))
+    return Dataset(data.name, f"{data.description}, repeated to fill a day", out)
+
+
+async def _pg_bytes(data: Dataset, server_dsn: str) -> tuple[int, int, int]:
     from bench.pg import fresh_database, raw_bytes, rollup_bytes, tier_bytes
     from sysmonstm.store.warm_pg import PgWarm
 
@@ -263,12 +288,27 @@ async def pg_warm_bytes(data: Dataset, server_dsn: str) -> tuple[int, int, int]:
         warm = PgWarm(dsn, retention=_EVERYTHING_DUE, clock=lambda: first_ms)
         await warm.open()
         try:
-            await warm.write(data.batches)
+            for k in range(0, len(data.batches), 500):
+                await warm.write(data.batches[k : k + 500])
             await warm.rollup(last_ms + DAY_S * 1000)  # long silent: every minute rolled up
             async with warm.db.tx("sizes", readonly=True) as conn:
                 return await tier_bytes(conn), await raw_bytes(conn), await rollup_bytes(conn)
         finally:
             await warm.close()
+
+
+async def pg_warm_bytes(data: Dataset, server_dsn: str) -> PgBytes:
+    """``data`` through ``PgWarm.write`` and ``rollup`` in a fresh database (dropped
+    afterwards), every minute rolled up; and, if it spans less than a day, the same for it
+    repeated to fill a day (``repeated_to_a_day``): PostgreSQL compresses nothing across
+    rows, so a day's bytes depend on the values and the series, which are the recording's,
+    and on how many rows share the fixed costs (dictionaries, other domains' empty tables,
+    partitions made ahead), which are a day's."""
+    total, raw, rollups = await _pg_bytes(data, server_dsn)
+    day = repeated_to_a_day(data)
+    if day is None:
+        return PgBytes(total, raw, rollups)
+    return PgBytes(total, raw, rollups, (await _pg_bytes(day, server_dsn))[0], day.samples)
 
 
 async def measure(data: Dataset, workdir: Path, pg_dsn: str | None = None) -> ArchiveResult:
@@ -292,9 +332,7 @@ async def measure(data: Dataset, workdir: Path, pg_dsn: str | None = None) -> Ar
         await warm.close()
     raw = [m for m in manifests if m.tier is Tier.RAW]
     encodings = raw[0].encodings if raw else {}
-    pg_bytes, pg_raw, pg_rollups = (
-        await pg_warm_bytes(data, pg_dsn) if pg_dsn else (None, None, None)
-    )
+    pg = await pg_warm_bytes(data, pg_dsn) if pg_dsn else None
     first_ms = min(int(b.times_ms.min()) for b in data.batches)
     return ArchiveResult(
         data.name,
@@ -306,10 +344,8 @@ async def measure(data: Dataset, workdir: Path, pg_dsn: str | None = None) -> Ar
         sum(m.bytes for m in manifests),
         encodings,
         seconds,
-        pg_bytes,
-        pg_raw,
-        pg_rollups,
         (last_ms - first_ms) / 1000 + 1,
+        pg,
     )
 
 
@@ -352,6 +388,7 @@ def archive_run(data: Dataset, workdir: Path, pg_dsn: str | None = None) -> Run:
         "bytes_per_sample": r.per_sample(r.archive_bytes),
         "value_encoding": r.encodings.get("value", ""),
         "data": r.description,
+        "hours": r.span_s / 3600,
     }
     return Run(r.samples / r.archive_seconds, r.samples, r.archive_seconds, extra)
 
@@ -391,7 +428,7 @@ def print_results(results: list[ArchiveResult]) -> None:
             f"{r.samples:,}",
             f"{r.per_sample(r.warm_bytes):.2f}",
             f"{r.per_sample(r.warm_raw_bytes):.2f}",
-            "" if r.pg_bytes is None else f"{r.per_sample(r.pg_bytes):.2f}",
+            "" if r.pg is None else f"{r.per_sample(r.pg.total):.2f}",
             f"{r.per_sample(r.archive_raw_bytes):.2f}",
             f"{r.per_sample(r.archive_bytes):.2f}",
             ", ".join(f"{k}: {v}" for k, v in r.encodings.items()),

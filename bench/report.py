@@ -293,7 +293,7 @@ _COLD = (
     ("warm, PostgreSQL tier", "pg_bytes_per_sample"),
     ("warm, PostgreSQL raw partitions", "pg_raw_bytes_per_sample"),
     ("warm, PostgreSQL rollup partitions", "pg_rollup_bytes_per_sample"),
-    ("warm, PostgreSQL, a day projected", "pg_day_bytes_per_sample"),
+    ("warm, PostgreSQL, repeated to a day", "pg_day_bytes_per_sample"),
     ("archive, raw", "archive_raw_bytes_per_sample"),
     ("archive, raw + rollups", "archive_bytes_per_sample"),
 )

@@ -203,8 +203,8 @@ def _bytes(r: Report) -> Outcome:
     cold = _fact(m, "bytes_per_sample") if m else None
     if cold is None and m is not None:
         cold = m.extra_median("bytes_per_sample")
-    # the target is a recorded day: a shorter recording is judged by its day projection
-    # (what grows with samples per sample, the rest of the database over a day's samples)
+    # the target is a recorded day: a shorter recording is judged on itself repeated to fill
+    # a day, through the same write and rollup (``archive.pg_warm_bytes``)
     hours, day = _fact(m, "hours"), _fact(m, "pg_day_bytes_per_sample")
     warm_check = _at_most(
         "warm tier in PostgreSQL ≤ 12 B/sample (real recorded data)",
@@ -214,11 +214,11 @@ def _bytes(r: Report) -> Outcome:
     )
     if hours is not None and hours < 23.5 and day is not None and warm_pg is not None:
         warm_check = _at_most(
-            f"warm tier in PostgreSQL ≤ 12 B/sample (a day projected from {hours:.1f} h "
-            "of real recorded data)",
+            f"warm tier in PostgreSQL ≤ 12 B/sample (a day: {hours:.1f} h of real recorded "
+            "data repeated to fill one)",
             day,
             12.0,
-            f"{day:.1f} B/sample projected; {warm_pg:.1f} measured on {hours:.1f} h",
+            f"{day:.1f} B/sample; {warm_pg:.1f} on the {hours:.1f} h alone",
         )
     checks = [
         warm_check,
@@ -232,7 +232,7 @@ def _bytes(r: Report) -> Outcome:
     bars = []
     for label, value, ours in (
         ("warm PG, every table", warm_pg, True),
-        ("warm PG, a day projected", _fact(m, "pg_day_bytes_per_sample"), True),
+        ("warm PG, recording repeated to a day", _fact(m, "pg_day_bytes_per_sample"), True),
         ("warm PG, raw alone", _fact(m, "pg_raw_bytes_per_sample"), True),
         ("warm SQLite file", _fact(m, "warm_bytes_per_sample"), True),
         ("cold archive", cold, True),

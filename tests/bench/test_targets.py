@@ -88,7 +88,7 @@ def test_the_section_says_how_fast_the_machine_ran_against_measured_md(tmp_path:
     assert "node-exporter scraped" not in text
 
 
-def test_warm_bytes_of_a_recording_shorter_than_a_day_are_judged_by_its_day() -> None:
+def test_warm_bytes_of_a_recording_shorter_than_a_day_are_judged_on_it_repeated() -> None:
     def bytes_check(**extra: Any) -> tuple[bool | None, str]:
         found = outcomes(cast(Report, Runs(measured("archive.recorded", "x", 1.0, **extra))))
         check = next(o for o in found if o.number == 4).checks[0]
@@ -97,7 +97,7 @@ def test_warm_bytes_of_a_recording_shorter_than_a_day_are_judged_by_its_day() ->
     short = {"pg_bytes_per_sample": 12.6, "pg_day_bytes_per_sample": 11.2, "hours": 2.6}
     holds, text = bytes_check(**short)
     assert holds is True
-    assert "projected from 2.6 h" in text
-    assert "12.6 measured" in text
+    assert "2.6 h of real recorded data repeated" in text
+    assert "12.6 on the 2.6 h alone" in text
     assert bytes_check(**(short | {"pg_day_bytes_per_sample": 12.1}))[0] is False
     assert bytes_check(**(short | {"hours": 24.0}))[0] is False  # a whole day: as measured
