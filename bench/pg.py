@@ -474,7 +474,7 @@ async def rollup_placement(dsn: str, hours: int = 6) -> dict[str, float]:
             sql_s = time.perf_counter() - start
         async with db.tx("numpy rollup") as conn:
             start = time.perf_counter()
-            await job.m1_from_raw(conn, sid, _T0_MS, end)
+            await job.m1_from_raw(conn, sid, _T0_MS, end, end)  # hours rolled up
             numpy_s = time.perf_counter() - start
     finally:
         await db.close()

@@ -26,10 +26,10 @@ async def _fetch(dsn: str, sql: str) -> list[asyncpg.Record]:
         await conn.close()
 
 
-async def test_a_series_hour_is_one_row_written_once_the_hour_is_over(pg_dsn: str) -> None:
+async def test_a_series_hour_is_one_row_once_it_is_rolled_up_into_hours(pg_dsn: str) -> None:
     async with opened(pg_dsn) as warm:
         await warm.write(ticks(1, T0, 90, step_ms=MIN))  # 90 minutes, one sample each
-        # a third series from minute 30 to 31 only
+        # a third series in minutes 30 and 31 only
         extra = [
             batch(100 + i, [T0 + (30 + i) * MIN + 500], [[float(i)]], series=("c",))
             for i in range(2)
@@ -44,24 +44,31 @@ async def test_a_series_hour_is_one_row_written_once_the_hour_is_over(pg_dsn: st
         assert [(r[0], r[1]) for r in rows] == [("c", T0), ("cpu.used", T0), (DISK, T0)]
         assert rows[0][2] == [0] * 30 + [1, 1] + [0] * 28
         assert rows[1][2] == [1] * 60
-        # reads take the open hour from raw frames
+        opened_minutes = await _fetch(pg_dsn, "SELECT DISTINCT t FROM m1_open ORDER BY t")
+        assert [r[0] for r in opened_minutes] == [T0 + i * MIN for i in range(60, 89)]
+        # reads take both, and the minute not rolled up yet from raw frames
         cpu = await warm.read("metrics", "m1", "cpu.used", T0, T0 + 2 * HOUR, Tier.M1)
         assert cpu.times_ms.tolist() == [T0 + i * MIN for i in range(90)]
         assert cpu.max.tolist() == [float(i) for i in range(90)]
         c = await warm.read("metrics", "m1", "c", T0, T0 + HOUR, Tier.M1)
         assert (c.times_ms.tolist(), c.avg.tolist()) == ([T0 + 30 * MIN, T0 + 31 * MIN], [0.0, 1.0])
-        # silent long enough, the source's last hour is written too, its minutes so far
+        # silent long enough, the source's last hour is rolled up and becomes rows too
         await warm.rollup(T0 + 2 * HOUR)
+        assert await _fetch(pg_dsn, "SELECT * FROM m1_open") == []
         rows = await _fetch(pg_dsn, "SELECT t, count FROM m1 ORDER BY series_id, t")
         assert [r[1] for r in rows if r[0] == T0 + HOUR] == [[1] * 30 + [0] * 30] * 2
         # a sample at minute 100 after that: only its minute is added to the row
         await warm.write([batch(200, [T0 + 100 * MIN], [[-5.0, 0.0]])])
         await warm.rollup(T0 + 3 * HOUR)
+        assert await _fetch(pg_dsn, "SELECT * FROM m1_open") == []
         cpu = await warm.read("metrics", "m1", "cpu.used", T0 + HOUR, T0 + 2 * HOUR, Tier.M1)
         assert cpu.times_ms.tolist() == [T0 + i * MIN for i in (*range(60, 90), 100)]
         assert cpu.min.tolist()[-1] == -5.0
         h1 = await warm.read("metrics", "m1", "cpu.used", T0, T0 + 2 * HOUR, Tier.H1)
         assert (h1.count.tolist(), h1.min.tolist()) == ([60, 31], [0.0, -5.0])
+        # an export of the month holds every minute, wherever it is
+        month = (await warm.export_partition(partition_name(Tier.M1, T0))).to_pylist()
+        assert len([r for r in month if r["series"] == "cpu.used"]) == 91
 
 
 async def test_importing_two_rollup_rows_of_one_series_and_minute_is_refused(
@@ -108,15 +115,17 @@ async def _version_3_with_narrow_minutes(dsn: str, monkeypatch: pytest.MonkeyPat
             f"CREATE TABLE {name} PARTITION OF m1 FOR VALUES FROM ({parsed[1]}) TO ({parsed[2]})"
         )
         ids = {}
-        for key in ("a", "b"):
+        # a's hour is rolled up into h1, b's is open
+        for key, through in (("a", T0 + HOUR), ("b", T0)):
             ids[key] = await conn.fetchval(
                 "INSERT INTO sources (domain, key, name, labels, first_ms, last_ms, stored_seq,"
                 " m1_through, h1_through, interval_ms)"
-                " VALUES ('metrics', $1, $1, '{}', $2, $3, 0, $4, $2, 1000) RETURNING id",
+                " VALUES ('metrics', $1, $1, '{}', $2, $3, 0, $4, $5, 1000) RETURNING id",
                 key,
                 T0,
                 T0 + 3 * MIN - 1000,
-                T0 + 3 * MIN,
+                max(through, T0 + 3 * MIN),
+                through,
             )
         series = {}
         for src, key in {(r[0], r[1]) for r in _NARROW_ROWS}:
@@ -133,7 +142,7 @@ async def _version_3_with_narrow_minutes(dsn: str, monkeypatch: pytest.MonkeyPat
     return name
 
 
-async def test_migration_4_moves_every_narrow_minute_into_rows_per_source(
+async def test_migration_4_moves_every_narrow_minute_into_hour_rows_or_open_minutes(
     pg_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     name = await _version_3_with_narrow_minutes(pg_dsn, monkeypatch)
@@ -152,11 +161,18 @@ async def test_migration_4_moves_every_narrow_minute_into_rows_per_source(
         assert got == {(r[0], r[1], r[2]): r[3:] for r in _NARROW_ROWS}
         y = await warm.read("metrics", "a", "y", T0, T0 + 3 * MIN, Tier.M1)
         assert (y.times_ms.tolist(), y.avg.tolist()) == ([T0, T0 + 2 * MIN], [20.0, 7.5])
-        # the hour rolls up from the converted minutes
-        await warm.write([batch(1, [T0 + 3_600_000], [[0.0]], series=("x",), src=source("a"))])
-        await warm.rollup(T0 + 3_600_000 + 120_000)
-        hour = await warm.read("metrics", "a", "x", T0, T0 + 3_600_000, Tier.H1)
-        assert (hour.count.tolist(), hour.max.tolist()) == ([120], [6.0])
+        placed = await _fetch(
+            pg_dsn,
+            "SELECT se.key, 'm1' FROM m1 JOIN series se ON se.id = m1.series_id"
+            " UNION ALL SELECT se.key, 'open' FROM m1_open o JOIN series se ON se.id = o.series_id"
+            " ORDER BY 1",
+        )
+        assert [tuple(r) for r in placed] == [("x", "m1"), ("y", "m1"), ("z", "open")]
+        # b's hour rolls up from its converted open minute
+        await warm.write([batch(1, [T0 + HOUR], [[0.0]], series=("z",), src=source("b"))])
+        await warm.rollup(T0 + HOUR + 2 * MIN)
+        hour = await warm.read("metrics", "b", "z", T0, T0 + HOUR, Tier.H1)
+        assert (hour.count.tolist(), hour.max.tolist()) == ([30], [1.0])
     versions = await _fetch(pg_dsn, "SELECT version FROM schema_migrations ORDER BY 1")
     assert [r[0] for r in versions] == [m.version for m in pg_schema.MIGRATIONS]
     left = await _fetch(pg_dsn, "SELECT relname FROM pg_class WHERE relname LIKE '%narrow%'")

@@ -81,9 +81,9 @@ async def test_writers_of_the_same_sources_in_opposite_orders_never_deadlock(
 
 async def test_a_connection_lost_mid_write_keeps_nothing_of_it(pg_dsn: str) -> None:
     async with opened(pg_dsn) as warm:
-        await warm.write(ticks(1, T0, 62, step_ms=60_000))  # its first hour rolls up
+        await warm.write(ticks(1, T0, 120))
         await warm.rollup()
-        late = batch(63, [T0 + 30_500, T0 + 119_500], [[7.0, 8.0], [9.0, 10.0]])
+        late = batch(121, [T0 + 30_500, T0 + 119_500], [[7.0, 8.0], [9.0, 10.0]])
         blocker = await asyncpg.connect(pg_dsn)
         try:
             # the write copies its frames, then waits here to mark the late minute dirty
@@ -106,11 +106,11 @@ async def test_a_connection_lost_mid_write_keeps_nothing_of_it(pg_dsn: str) -> N
             await tr.rollback()
         finally:
             await blocker.close()
-        assert await warm.stored_through("metrics", "m1") == 62
-        assert await _count(pg_dsn, "SELECT count(*) FROM raw") == 62
+        assert await warm.stored_through("metrics", "m1") == 120
+        assert await _count(pg_dsn, "SELECT count(*) FROM raw") == 120
         assert await _count(pg_dsn, "SELECT count(*) FROM dirty") == 0
-        assert [b.sequence for b in await warm.write([late])] == [63]
-        assert await _count(pg_dsn, "SELECT count(*) FROM raw") == 64
+        assert [b.sequence for b in await warm.write([late])] == [121]
+        assert await _count(pg_dsn, "SELECT count(*) FROM raw") == 122
 
 
 def restart_fast(pg: servers.PostgresServer, *, start: bool = True) -> None:

@@ -21,9 +21,11 @@ from sysmonstm.store.model import Int64Array, Tier
 from sysmonstm.store.partitions import parse_partition
 from sysmonstm.store.pg_binary import ROLLUP_ROW, fixed_rows, float8_arrays
 from sysmonstm.store.pg_conn import Conn
-from sysmonstm.store.pg_m1 import STORED, decode
+from sysmonstm.store.pg_m1 import STORED, decode, open_minutes
 from sysmonstm.store.pg_partitions import children
 from sysmonstm.store.pg_read import LayoutCache
+from sysmonstm.store.progress import M1
+from sysmonstm.store.rollup import merge
 
 
 async def export_partition(conn: Conn, layouts: LayoutCache, name: str) -> pa.Table:
@@ -112,7 +114,10 @@ async def _raw(conn: Conn, layouts: LayoutCache, name: str, names: _Names) -> pa
 
 
 async def _minutes(conn: Conn, name: str, names: _Names) -> pa.Table:
+    parsed = parse_partition(name)
+    assert parsed is not None
     b = decode(await conn.fetch(f"SELECT {STORED} FROM {name}"))
+    b = merge([b, await open_minutes(conn, parsed[1], parsed[2])], M1)
     if not len(b):
         return schema_for(Tier.M1).empty_table()
     values = {"min": b.min, "max": b.max, "sum": b.sum, "count": b.count, "last": b.last}

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from sysmonstm.store.model import Int64Array, Tier
 from sysmonstm.store.partition_import import frames, imported_series, imported_sources
+from sysmonstm.store.partitions import parse_partition
 from sysmonstm.store.pg_binary import RAW_COLUMNS, ROLLUP_ROW, copy_stream, raw_rows
 from sysmonstm.store.pg_conn import Conn
 from sysmonstm.store.pg_ids import LAYOUT_SQL, SERIES_SQL, digest
@@ -49,6 +50,10 @@ async def import_partition(
     ``partition_import.check``), creating unknown sources and series. Runs in the caller's
     transaction."""
     await conn.execute(f"TRUNCATE {name}")
+    if tier is Tier.M1:  # the partition's open minutes are part of it too (``pg_m1``)
+        parsed = parse_partition(name)
+        assert parsed is not None  # ``partition_import.check`` parsed it
+        await conn.execute("DELETE FROM m1_open WHERE t >= $1 AND t < $2", *parsed[1:])
     if not len(t):
         return 0
     sources = await _source_ids(conn, table, t)

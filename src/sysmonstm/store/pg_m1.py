@@ -1,20 +1,23 @@
-"""The PostgreSQL warm tier's 1-minute rollups: one row per series and hour.
+"""The PostgreSQL warm tier's 1-minute rollups: one row per series and hour, and
+``m1_open`` for the hours not yet rolled up into the 1-hour tier.
 
-A row holds the hour's 60 minutes of one series as arrays, element ``i`` being minute ``i``:
-``min``, ``max``, ``sum``, ``last`` (``float8[60]``) and ``count`` (``int4[60]``; 0 for a
-minute without samples, whose stats are 0 and mean nothing). One row per (series, minute)
-cost ~118 bytes with its key entry, ~2 bytes per sample at one sample a second; a row per
-series and hour ~45 bytes per minute, ~0.75 bytes per sample (``bench/archive.py``), and a
-read of one series over a week touches 168 rows instead of 10,080. The arrays are stored
-``MAIN``: compressed where that pays (``count``, idle series), never moved out of line.
+A row of ``m1`` holds the hour's 60 minutes of one series as arrays, element ``i`` being
+minute ``i``: ``min``, ``max``, ``sum``, ``last`` (``float8[60]``) and ``count``
+(``int4[60]``; 0 for a minute without samples, whose stats are 0 and mean nothing). One row
+per (series, minute) cost ~118 bytes with its key entry, ~2 bytes per sample at one sample a
+second; a row per series and hour ~45 bytes per minute, ~0.75 bytes per sample
+(``bench/archive.py``), and a read of one series over a week touches 168 rows instead of
+10,080. The arrays are stored ``MAIN``: compressed where that pays (``count``, idle series),
+never moved out of line.
 
-The rollup job writes a series' row once its hour is over (``progress.m1_end`` with
-``chunk_ms=H1``; reads take the open hour from raw frames, as they take any part not yet
-rolled up), and again only for late samples: a rewrite replaces the recomputed minutes of
-the row and keeps the others (``write_minutes``).
+While an hour is open its minutes are narrow rows of ``m1_open`` (one per series and
+minute, upserted as each minute is rolled up), so an hour row is written once, when the
+rollup job rolls that hour up into ``h1`` (``take_open`` then ``write_minutes``). A minute is
+in exactly one of the two tables; reads take both. Late samples for a closed hour rewrite
+its row, keeping the minutes they do not touch.
 
-Rows go in and out as binary COPY built and parsed by numpy (``pg_binary``): no Python object
-per sample.
+Rows of ``m1`` go in and out as binary COPY built and parsed by numpy (``pg_binary``): no
+Python object per sample.
 """
 
 from __future__ import annotations
@@ -39,6 +42,65 @@ _AT = f"""SELECT {STORED} FROM m1 WHERE (series_id, t) IN
     (SELECT * FROM unnest($1::int4[], $2::int8[]))"""  # noqa: S608 (constant columns)
 _DELETE = """DELETE FROM m1 WHERE (series_id, t) IN
     (SELECT * FROM unnest($1::int4[], $2::int8[]))"""
+
+
+_UPSERT_OPEN = """
+    INSERT INTO m1_open (series_id, t, min, max, sum, count, last)
+    SELECT * FROM unnest($1::int4[], $2::int8[], $3::float8[], $4::float8[], $5::float8[],
+                         $6::int4[], $7::float8[])
+    ON CONFLICT (series_id, t) DO UPDATE SET min = EXCLUDED.min, max = EXCLUDED.max,
+        sum = EXCLUDED.sum, count = EXCLUDED.count, last = EXCLUDED.last"""
+_TAKE_OPEN = """
+    DELETE FROM m1_open WHERE series_id IN (SELECT id FROM series WHERE source_id = $1)
+        AND t >= $2 AND t < $3
+    RETURNING series_id, t, min, max, sum, count, last"""
+
+
+async def upsert_open(conn: Conn, b: Buckets) -> None:
+    """Store buckets ``b`` of open hours in ``m1_open``, replacing those stored."""
+    await conn.execute(
+        _UPSERT_OPEN,
+        b.series_ids.astype(np.int32).tolist(),
+        b.t.tolist(),
+        b.min.tolist(),
+        b.max.tolist(),
+        b.sum.tolist(),
+        b.count.tolist(),
+        b.last.tolist(),
+    )
+
+
+async def take_open(conn: Conn, source_id: int, lo: int, hi: int) -> Buckets:
+    """Delete and return the source's ``m1_open`` buckets in ``[lo, hi)``."""
+    return _narrow(await conn.fetch(_TAKE_OPEN, source_id, lo, hi))
+
+
+async def open_minutes(conn: Conn, lo: int, hi: int) -> Buckets:
+    """Every ``m1_open`` bucket in ``[lo, hi)``."""
+    return _narrow(
+        await conn.fetch(
+            "SELECT series_id, t, min, max, sum, count, last FROM m1_open WHERE t >= $1 AND t < $2",
+            lo,
+            hi,
+        )
+    )
+
+
+def _narrow(rows: Sequence[asyncpg.Record]) -> Buckets:
+    if not rows:
+        return Buckets.empty()
+    cols = list(zip(*rows, strict=True))
+    t = np.asarray(cols[1], dtype=np.int64)
+    return Buckets(
+        series_ids=np.asarray(cols[0], dtype=np.int64),
+        t=t,
+        min=np.asarray(cols[2], dtype=np.float64),
+        max=np.asarray(cols[3], dtype=np.float64),
+        sum=np.asarray(cols[4], dtype=np.float64),
+        count=np.asarray(cols[5], dtype=np.int64),
+        last=np.asarray(cols[6], dtype=np.float64),
+        last_t=t,
+    )
 
 
 def decode(rows: Sequence[asyncpg.Record]) -> Buckets:

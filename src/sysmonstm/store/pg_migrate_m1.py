@@ -4,7 +4,8 @@ and hour (``pg_m1``).
 The statements rename the old ``m1`` to ``m1_narrow`` and create the new ``m1``; ``convert``
 then moves every old partition aside (``m1_YYYYMM`` becomes ``m1_YYYYMM_narrow``), creates
 the new one under the old name and bounds, copies its rows across a week of one source at a
-time (binary COPY both ways, numpy in between), and drops the old table. Each source's
+time (binary COPY both ways, numpy in between), keeps the minutes of hours not yet rolled up
+into ``h1`` as rows of ``m1_open``, and drops the old table. Each source's
 ``m1_through`` stays where it was: the rollup job carries on from there, and
 ``pg_m1.write_minutes`` keeps the minutes already in a row. All of it runs in the migrating
 transaction: a failure leaves the database as it was.
@@ -37,6 +38,16 @@ STATEMENTS = (
     ) PARTITION BY RANGE (t)""",
     # compressed in place where that pays, never moved out of line (partitions copy this)
     *(f"ALTER TABLE m1 ALTER COLUMN {c} SET STORAGE MAIN" for c in M1_COLUMNS[2:]),
+    # the minutes of hours not rolled up into h1 yet, one row each until their hour is
+    """CREATE TABLE m1_open (
+        t bigint NOT NULL,
+        min float8 NOT NULL,
+        max float8 NOT NULL,
+        sum float8 NOT NULL,
+        last float8 NOT NULL,
+        series_id integer NOT NULL,
+        count integer NOT NULL,
+        PRIMARY KEY (series_id, t))""",
 )
 _WEEK_MS = 7 * 86_400_000
 _OLD = """
@@ -58,6 +69,13 @@ async def convert(conn: Conn) -> None:
             " INCLUDING STORAGE)"
         )
         await conn.execute(f"ALTER TABLE m1 ATTACH PARTITION {name} {bound}")
+    # the minutes of hours not rolled up into h1 yet stay narrow, in m1_open
+    await conn.execute(
+        "INSERT INTO m1_open (t, min, max, sum, last, series_id, count)"
+        " SELECT m.t, m.min, m.max, m.sum, m.last, m.series_id, m.count FROM m1_narrow m"
+        " JOIN series se ON se.id = m.series_id JOIN sources so ON so.id = se.source_id"
+        " WHERE m.t >= so.h1_through"
+    )
     owner = {int(r[0]): int(r[1]) for r in await conn.fetch("SELECT id, source_id FROM series")}
     for name, _, _ in parts:
         parsed = parse_partition(str(name))
@@ -79,7 +97,7 @@ async def _narrow(conn: Conn, table: str, sid: int, lo: int, hi: int) -> Buckets
     await conn.copy_from_query(
         f"SELECT series_id, t, min, max, sum, count, last FROM {table}"
         " WHERE series_id IN (SELECT id FROM series WHERE source_id = $1)"
-        " AND t >= $2 AND t < $3",
+        " AND t >= $2 AND t < $3 AND t < (SELECT h1_through FROM sources WHERE id = $1)",
         sid,
         lo,
         hi,

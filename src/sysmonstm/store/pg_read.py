@@ -97,8 +97,8 @@ def _raw_buckets(series_id: int, times: Int64Array, values: np.ndarray, step: in
 
 
 # What each span of a rollup-tier read selects, as (tag, t, seq, min, max, sum, count, last)
-# rows: the stored hourly rows, the minutes of the series' stored hour rows (``pg_m1``), or
-# the series' raw samples. Each span is bounded by
+# rows: the stored hourly rows, the minutes of the series' hour rows and open minutes
+# (``pg_m1``), or the series' raw samples. Each span is bounded by
 # its own parameters, so the planner prunes every partition outside it.
 _SPAN_SQL = {
     Tier.H1: "SELECT 2, t, 0::int8, min, max, sum, count, last FROM h1"
@@ -107,7 +107,9 @@ _SPAN_SQL = {
     " CROSS JOIN LATERAL (SELECT m.t + (u.i - 1) * 60000 AS t, u.* FROM unnest(m.min, m.max,"
     " m.sum, m.count, m.last) WITH ORDINALITY AS u(min, max, sum, count, last, i)) x"
     " WHERE m.series_id = $1 AND m.t > {lo}::int8 - 3600000 AND m.t < {hi}"
-    " AND x.count > 0 AND x.t >= {lo} AND x.t < {hi}",
+    " AND x.count > 0 AND x.t >= {lo} AND x.t < {hi}"
+    " UNION ALL SELECT 1, t, 0::int8, min, max, sum, count, last FROM m1_open"
+    " WHERE series_id = $1 AND t >= {lo} AND t < {hi}",
     Tier.RAW: "SELECT 0, r.t, r.seq, r.vals[l.pos], r.vals[l.pos], r.vals[l.pos], 1,"
     " r.vals[l.pos] FROM raw r"
     " JOIN (SELECT id, array_position(ids, $1) AS pos FROM layouts"

@@ -14,9 +14,10 @@ serializes them per source.
 Where the work runs was measured (``python -m bench.pg``, 6 h x 100 series of one source):
 1-minute buckets from raw frames are computed with numpy on ``array_send`` bytes (~5.4 M
 samples/s, client and server together) rather than in SQL by unnesting the arrays (~1.9 M
-samples/s, all of it on the server), and stored as one row per series and hour (``pg_m1``),
-written once the hour is over. 1-hour buckets from those rows are one ``INSERT ... SELECT
-... GROUP BY`` over their unnested minutes that ships nothing.
+samples/s, all of it on the server). They are upserted into ``m1_open`` while their hour is
+open and moved into one row per series and hour once it is rolled up into the 1-hour tier
+(``pg_m1``); 1-hour buckets from those rows are one ``INSERT ... SELECT ... GROUP BY`` over
+their unnested minutes that ships nothing.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from sysmonstm.store.frames import raw_buckets
 from sysmonstm.store.model import Tier
 from sysmonstm.store.partitions import partitions_between
 from sysmonstm.store.pg_conn import Conn, PgDb
-from sysmonstm.store.pg_m1 import write_minutes
+from sysmonstm.store.pg_m1 import take_open, upsert_open, write_minutes
 from sysmonstm.store.pg_partitions import Partitions, PartitionsMissingError
 from sysmonstm.store.pg_read import LayoutCache, raw_frames
 from sysmonstm.store.progress import H1, M1, due, h1_end, hours_to_redo, m1_end
+from sysmonstm.store.rollup import Buckets
 
 _RAW_CHUNK = 6 * H1  # raw time rolled up per transaction (bounds how long a source is locked)
 _M1_CHUNK = 7 * 86_400_000
@@ -85,7 +87,7 @@ class RollupJob:
         pending = [
             int(sid)
             for sid, last_ms, m1_through, h1_through, dirty in rows
-            if dirty or due(int(last_ms), int(m1_through), int(h1_through), now_ms, H1)
+            if dirty or due(int(last_ms), int(m1_through), int(h1_through), now_ms)
         ]
         written = 0
         for sid in pending:
@@ -116,43 +118,64 @@ class RollupJob:
         )
         assert row is not None
         last_ms, m1_through, h1_through = (int(v) for v in row)
+        # how far this step takes the 1-minute and the 1-hour rollups; the hours before
+        # h1_hi are (or become in this step) hour rows: their open minutes move there first,
+        # and minutes rolled up here go straight there
+        end = m1_end(last_ms, now_ms)
+        # chunks end on an hour, so that no hour row is written in two steps
+        m1_hi = (
+            min(end, m1_through - m1_through % H1 + _RAW_CHUNK) if m1_through < end else m1_through
+        )
+        end_h = h1_end(last_ms, m1_hi, now_ms)
+        h1_hi = min(end_h, h1_through + _M1_CHUNK) if h1_through < end_h else h1_through
+        if h1_through < h1_hi:
+            await self._seal(conn, sid, h1_through, h1_hi)
         written = 0
         dirty_minutes = await _take_dirty(conn, sid, "1m")
         for lo, hi in runs(dirty_minutes, M1):
-            written += await self.m1_from_raw(conn, sid, lo, hi)
+            written += await self.m1_from_raw(conn, sid, lo, hi, h1_hi)
         dirty_hours = [b - b % H1 for b in dirty_minutes if b - b % H1 < h1_through]
-        end = m1_end(last_ms, now_ms, H1)  # a series' minutes are one row per hour
-        more = False
-        if m1_through < end:
-            hi = min(end, m1_through - m1_through % H1 + _RAW_CHUNK)
-            written += await self.m1_from_raw(conn, sid, m1_through, hi)
-            dirty_hours += hours_to_redo(m1_through, hi, h1_through)
-            m1_through, more = hi, hi < end
-            await conn.execute("UPDATE sources SET m1_through = $2 WHERE id = $1", sid, hi)
+        if m1_through < m1_hi:
+            written += await self.m1_from_raw(conn, sid, m1_through, m1_hi, h1_hi)
+            dirty_hours += hours_to_redo(m1_through, m1_hi, h1_through)
+            await conn.execute("UPDATE sources SET m1_through = $2 WHERE id = $1", sid, m1_hi)
         dirty_hours += await _take_dirty(conn, sid, "1h")
         for lo, hi in runs(dirty_hours, H1):
             written += await self._h1_from_m1(conn, sid, lo, hi)
-        end_h = h1_end(last_ms, m1_through, now_ms)
-        if h1_through < end_h:
-            hi = min(end_h, h1_through + _M1_CHUNK)
-            written += await self._h1_from_m1(conn, sid, h1_through, hi)
-            more = more or hi < end_h
-            await conn.execute("UPDATE sources SET h1_through = $2 WHERE id = $1", sid, hi)
-        return written, more
+        if h1_through < h1_hi:
+            written += await self._h1_from_m1(conn, sid, h1_through, h1_hi)
+            await conn.execute("UPDATE sources SET h1_through = $2 WHERE id = $1", sid, h1_hi)
+        return written, m1_hi < end or h1_hi < end_h
 
-    async def m1_from_raw(self, conn: Conn, sid: int, lo: int, hi: int) -> int:
-        """Recompute (upsert) the 1-minute buckets of source ``sid`` in ``[lo, hi)`` from its
-        raw frames; return the buckets written. The caller holds the source's row lock."""
+    async def m1_from_raw(self, conn: Conn, sid: int, lo: int, hi: int, sealed: int) -> int:
+        """Recompute the 1-minute buckets of source ``sid`` in ``[lo, hi)`` from its raw
+        frames; return the buckets written. Those before ``sealed`` (hours rolled up into
+        ``h1``) go into its hour rows, the others into ``m1_open`` (``pg_m1``). The caller
+        holds the source's row lock."""
         b = raw_buckets(await raw_frames(conn, self.layouts, sid, lo, hi), M1)
         if not len(b):
             return 0
+        closed = b.t < sealed
+        if not closed.all():
+            await upsert_open(conn, b.select(~closed))
+        if closed.any():
+            await self._write_hours(conn, b.select(closed))
+        return len(b)
+
+    async def _seal(self, conn: Conn, sid: int, lo: int, hi: int) -> None:
+        """Move the source's minutes of the hours in ``[lo, hi)`` from ``m1_open`` into
+        their hour rows."""
+        await self._write_hours(conn, await take_open(conn, sid, lo, hi))
+
+    async def _write_hours(self, conn: Conn, b: Buckets) -> None:
+        if not len(b):
+            return
         names = {p[0] for p in partitions_between(Tier.M1, int(b.t.min()), int(b.t.max()) + 1)}
         self.partitions.require(names)
         try:
             await write_minutes(conn, b)
         except asyncpg.CheckViolationError:  # no partition for a row: dropped elsewhere
             raise PartitionsMissingError(names) from None
-        return len(b)
 
     async def _h1_from_m1(self, conn: Conn, sid: int, lo: int, hi: int) -> int:
         names = {p[0] for p in partitions_between(Tier.H1, lo, hi)}

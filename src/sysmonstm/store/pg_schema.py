@@ -12,9 +12,10 @@ Layout (chosen for bytes per sample and write speed; ``bench/pg.py`` measures it
   seq)`` serves per-source range reads and refuses the same instant twice within a batch;
   the BRIN index on ``t`` serves time scans across sources.
 - ``m1`` (by month, ``m1_YYYYMM``): one row per (series, hour) holding each stat of the
-  hour's 60 minutes as an array (``pg_m1``; migration 4, which converted the narrow rows of
-  before): ~0.75 bytes per sample against ~2 for a row per (series, minute). ``h1`` (by
-  year, ``h1_YYYY``): one narrow row per (series, hour) with min, max, sum, count, last.
+  hour's 60 minutes as an array, ~0.75 bytes per sample against ~2 for a row per (series,
+  minute); ``m1_open``: the narrow minutes of hours not rolled up into ``h1`` yet (``pg_m1``;
+  migration 4, which converted the narrow rows of before). ``h1`` (by year, ``h1_YYYY``):
+  one narrow row per (series, hour) with min, max, sum, count, last.
 - ``sources`` (watermark ``stored_seq`` and rollup progress per source; its row is what
   writers of one source lock to serialize), ``series``, ``layouts``, ``dirty`` (buckets to
   roll up again after late data), ``records`` (alert history and similar documents).

@@ -43,14 +43,11 @@ def closed(last_ms: int) -> tuple[int, int]:
     return _end_of(last_ms, M1), _end_of(last_ms, H1)
 
 
-def m1_end(last_ms: int, now_ms: int, chunk_ms: int = M1) -> int:
-    """How far the job may advance ``m1_through`` (see the module docstring). A backend
-    that stores 1-minute buckets in rows of ``chunk_ms`` (PostgreSQL: an hour per series)
-    advances it only to the start of the chunk holding ``last_ms``, until the source is
-    silent: a chunk is written once, not once per minute."""
+def m1_end(last_ms: int, now_ms: int) -> int:
+    """How far the job may advance ``m1_through`` (see the module docstring)."""
     if silent(last_ms, now_ms):
         return _end_of(last_ms, M1)
-    return last_ms - last_ms % chunk_ms
+    return last_ms - last_ms % M1
 
 
 def h1_end(last_ms: int, m1_through: int, now_ms: int) -> int:
@@ -62,11 +59,9 @@ def h1_end(last_ms: int, m1_through: int, now_ms: int) -> int:
     return end
 
 
-def due(last_ms: int, m1_through: int, h1_through: int, now_ms: int, chunk_ms: int = M1) -> bool:
+def due(last_ms: int, m1_through: int, h1_through: int, now_ms: int) -> bool:
     """Whether the job has progress to make for a source (dirty buckets aside)."""
-    return m1_through < m1_end(last_ms, now_ms, chunk_ms) or h1_through < h1_end(
-        last_ms, m1_through, now_ms
-    )
+    return m1_through < m1_end(last_ms, now_ms) or h1_through < h1_end(last_ms, m1_through, now_ms)
 
 
 def hours_to_redo(lo: int, hi: int, h1_through: int) -> list[int]:

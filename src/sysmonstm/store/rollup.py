@@ -35,6 +35,19 @@ class Buckets:
         f = np.empty(0, dtype=np.float64)
         return cls(i, i, f, f, f, i, f, i)
 
+    def select(self, picked: np.ndarray) -> Buckets:
+        """The buckets ``picked`` (a boolean mask or indices) selects, in its order."""
+        return Buckets(
+            self.series_ids[picked],
+            self.t[picked],
+            self.min[picked],
+            self.max[picked],
+            self.sum[picked],
+            self.count[picked],
+            self.last[picked],
+            self.last_t[picked],
+        )
+
     def rows(self) -> list[tuple[int, int, float, float, float, int, float]]:
         """Rows ``(series_id, t, min, max, sum, count, last)`` for an executemany."""
         return list(
