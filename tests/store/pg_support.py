@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import asyncpg
+
 from sysmonstm.store.model import Retention
 from sysmonstm.store.warm_pg import PgWarm
 from tests.conformance.helpers import T0
@@ -25,3 +27,12 @@ async def opened(
         yield warm
     finally:
         await warm.close()
+
+
+async def fetch(dsn: str, sql: str) -> list[asyncpg.Record]:
+    """The rows of ``sql`` on a connection of its own."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch(sql)
+    finally:
+        await conn.close()

@@ -12,18 +12,10 @@ from sysmonstm.store.model import Tier
 from sysmonstm.store.partitions import parse_partition, partition_name
 from sysmonstm.store.pg_conn import PgDb
 from tests.conformance.helpers import T0, batch, source, ticks
-from tests.store.pg_support import opened
+from tests.store.pg_support import fetch, opened
 
 MIN, HOUR = 60_000, 3_600_000
 DISK = 'disk.used_pct{mount="/"}'
-
-
-async def _fetch(dsn: str, sql: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch(sql)
-    finally:
-        await conn.close()
 
 
 async def test_a_series_hour_is_one_row_once_it_is_rolled_up_into_hours(pg_dsn: str) -> None:
@@ -36,7 +28,7 @@ async def test_a_series_hour_is_one_row_once_it_is_rolled_up_into_hours(pg_dsn: 
         ]
         await warm.write(extra)
         await warm.rollup(T0 + 90 * MIN)  # the second hour is still open
-        rows = await _fetch(
+        rows = await fetch(
             pg_dsn,
             "SELECT se.key, m.t, m.count FROM m1 m JOIN series se ON se.id = m.series_id"
             " ORDER BY 1, 2",
@@ -44,7 +36,7 @@ async def test_a_series_hour_is_one_row_once_it_is_rolled_up_into_hours(pg_dsn: 
         assert [(r[0], r[1]) for r in rows] == [("c", T0), ("cpu.used", T0), (DISK, T0)]
         assert rows[0][2] == [0] * 30 + [1, 1] + [0] * 28
         assert rows[1][2] == [1] * 60
-        opened_minutes = await _fetch(pg_dsn, "SELECT DISTINCT t FROM m1_open ORDER BY t")
+        opened_minutes = await fetch(pg_dsn, "SELECT DISTINCT t FROM m1_open ORDER BY t")
         assert [r[0] for r in opened_minutes] == [T0 + i * MIN for i in range(60, 89)]
         # reads take both, and the minute not rolled up yet from raw frames
         cpu = await warm.read("metrics", "m1", "cpu.used", T0, T0 + 2 * HOUR, Tier.M1)
@@ -54,13 +46,13 @@ async def test_a_series_hour_is_one_row_once_it_is_rolled_up_into_hours(pg_dsn: 
         assert (c.times_ms.tolist(), c.avg.tolist()) == ([T0 + 30 * MIN, T0 + 31 * MIN], [0.0, 1.0])
         # silent long enough, the source's last hour is rolled up and becomes rows too
         await warm.rollup(T0 + 2 * HOUR)
-        assert await _fetch(pg_dsn, "SELECT * FROM m1_open") == []
-        rows = await _fetch(pg_dsn, "SELECT t, count FROM m1 ORDER BY series_id, t")
+        assert await fetch(pg_dsn, "SELECT * FROM m1_open") == []
+        rows = await fetch(pg_dsn, "SELECT t, count FROM m1 ORDER BY series_id, t")
         assert [r[1] for r in rows if r[0] == T0 + HOUR] == [[1] * 30 + [0] * 30] * 2
         # a sample at minute 100 after that: only its minute is added to the row
         await warm.write([batch(200, [T0 + 100 * MIN], [[-5.0, 0.0]])])
         await warm.rollup(T0 + 3 * HOUR)
-        assert await _fetch(pg_dsn, "SELECT * FROM m1_open") == []
+        assert await fetch(pg_dsn, "SELECT * FROM m1_open") == []
         cpu = await warm.read("metrics", "m1", "cpu.used", T0 + HOUR, T0 + 2 * HOUR, Tier.M1)
         assert cpu.times_ms.tolist() == [T0 + i * MIN for i in (*range(60, 90), 100)]
         assert cpu.min.tolist()[-1] == -5.0
@@ -161,7 +153,7 @@ async def test_migration_4_moves_every_narrow_minute_into_hour_rows_or_open_minu
         assert got == {(r[0], r[1], r[2]): r[3:] for r in _NARROW_ROWS}
         y = await warm.read("metrics", "a", "y", T0, T0 + 3 * MIN, Tier.M1)
         assert (y.times_ms.tolist(), y.avg.tolist()) == ([T0, T0 + 2 * MIN], [20.0, 7.5])
-        placed = await _fetch(
+        placed = await fetch(
             pg_dsn,
             "SELECT se.key, 'm1' FROM m1 JOIN series se ON se.id = m1.series_id"
             " UNION ALL SELECT se.key, 'open' FROM m1_open o JOIN series se ON se.id = o.series_id"
@@ -173,11 +165,11 @@ async def test_migration_4_moves_every_narrow_minute_into_hour_rows_or_open_minu
         await warm.rollup(T0 + HOUR + 2 * MIN)
         hour = await warm.read("metrics", "b", "z", T0, T0 + HOUR, Tier.H1)
         assert (hour.count.tolist(), hour.max.tolist()) == ([30], [1.0])
-    versions = await _fetch(pg_dsn, "SELECT version FROM schema_migrations ORDER BY 1")
+    versions = await fetch(pg_dsn, "SELECT version FROM schema_migrations ORDER BY 1")
     assert [r[0] for r in versions] == [m.version for m in pg_schema.MIGRATIONS]
-    left = await _fetch(pg_dsn, "SELECT relname FROM pg_class WHERE relname LIKE '%narrow%'")
+    left = await fetch(pg_dsn, "SELECT relname FROM pg_class WHERE relname LIKE '%narrow%'")
     assert left == []
-    rows = await _fetch(pg_dsn, "SELECT count(*) FROM m1")
+    rows = await fetch(pg_dsn, "SELECT count(*) FROM m1")
     assert rows[0][0] == 3  # x, y and z: one hour each
 
 
@@ -201,11 +193,11 @@ async def test_a_failing_conversion_leaves_the_database_at_version_3(
                 await pg_schema.migrate(conn)
     finally:
         await db.close()
-    versions = await _fetch(pg_dsn, "SELECT max(version) FROM schema_migrations")
+    versions = await fetch(pg_dsn, "SELECT max(version) FROM schema_migrations")
     assert versions[0][0] == 3
-    rows = await _fetch(pg_dsn, f"SELECT count(*) FROM {name}")
+    rows = await fetch(pg_dsn, f"SELECT count(*) FROM {name}")
     assert rows[0][0] == len(_NARROW_ROWS)
-    cols = await _fetch(
+    cols = await fetch(
         pg_dsn, "SELECT attname FROM pg_attribute WHERE attrelid = 'm1'::regclass AND attnum > 0"
     )
     assert "series_id" in {r[0] for r in cols}

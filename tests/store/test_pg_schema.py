@@ -13,14 +13,7 @@ from sysmonstm.errors import BackendError
 from sysmonstm.store.pg_conn import PgDb
 from sysmonstm.store.pg_schema import LATEST, MIGRATIONS, migrate
 from sysmonstm.store.warm_pg import PgWarm
-
-
-async def _fetch(dsn: str, sql: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch(sql)
-    finally:
-        await conn.close()
+from tests.store.pg_support import fetch
 
 
 async def test_open_applies_every_migration_once_and_records_it(pg_dsn: str) -> None:
@@ -28,9 +21,9 @@ async def test_open_applies_every_migration_once_and_records_it(pg_dsn: str) -> 
         warm = PgWarm(pg_dsn)
         await warm.open()
         await warm.close()
-    rows = await _fetch(pg_dsn, "SELECT version, name FROM schema_migrations ORDER BY version")
+    rows = await fetch(pg_dsn, "SELECT version, name FROM schema_migrations ORDER BY version")
     assert [(r["version"], r["name"]) for r in rows] == [(m.version, m.name) for m in MIGRATIONS]
-    tables = await _fetch(
+    tables = await fetch(
         pg_dsn, "SELECT relname FROM pg_class WHERE relname IN ('raw', 'm1', 'h1', 'sources')"
     )
     assert sorted(r[0] for r in tables) == ["h1", "m1", "raw", "sources"]
@@ -51,7 +44,7 @@ async def test_concurrent_migrations_apply_each_version_once(pg_dsn: str) -> Non
         for db in dbs:
             await db.close()
     assert sorted(results) == [[], [m.version for m in MIGRATIONS]]
-    rows = await _fetch(pg_dsn, "SELECT count(*) FROM schema_migrations")
+    rows = await fetch(pg_dsn, "SELECT count(*) FROM schema_migrations")
     assert rows[0][0] == len(MIGRATIONS)
 
 

@@ -72,34 +72,17 @@ async def upsert_open(conn: Conn, b: Buckets) -> None:
 
 async def take_open(conn: Conn, source_id: int, lo: int, hi: int) -> Buckets:
     """Delete and return the source's ``m1_open`` buckets in ``[lo, hi)``."""
-    return _narrow(await conn.fetch(_TAKE_OPEN, source_id, lo, hi))
+    return Buckets.from_rows(await conn.fetch(_TAKE_OPEN, source_id, lo, hi))
 
 
 async def open_minutes(conn: Conn, lo: int, hi: int) -> Buckets:
     """Every ``m1_open`` bucket in ``[lo, hi)``."""
-    return _narrow(
+    return Buckets.from_rows(
         await conn.fetch(
             "SELECT series_id, t, min, max, sum, count, last FROM m1_open WHERE t >= $1 AND t < $2",
             lo,
             hi,
         )
-    )
-
-
-def _narrow(rows: Sequence[asyncpg.Record]) -> Buckets:
-    if not rows:
-        return Buckets.empty()
-    cols = list(zip(*rows, strict=True))
-    t = np.asarray(cols[1], dtype=np.int64)
-    return Buckets(
-        series_ids=np.asarray(cols[0], dtype=np.int64),
-        t=t,
-        min=np.asarray(cols[2], dtype=np.float64),
-        max=np.asarray(cols[3], dtype=np.float64),
-        sum=np.asarray(cols[4], dtype=np.float64),
-        count=np.asarray(cols[5], dtype=np.int64),
-        last=np.asarray(cols[6], dtype=np.float64),
-        last_t=t,
     )
 
 

@@ -6,7 +6,9 @@ sample), so rolling up a day of a host's raw frames costs milliseconds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +48,25 @@ class Buckets:
             self.count[picked],
             self.last[picked],
             self.last_t[picked],
+        )
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Any]) -> Buckets:
+        """Buckets from rows ``(series_id, t, min, max, sum, count, last)``, as ``rows``
+        gives them and narrow rollup tables hold them."""
+        if not rows:
+            return cls.empty()
+        cols = list(zip(*rows, strict=True))
+        t = np.asarray(cols[1], dtype=np.int64)
+        return cls(
+            series_ids=np.asarray(cols[0], dtype=np.int64),
+            t=t,
+            min=np.asarray(cols[2], dtype=np.float64),
+            max=np.asarray(cols[3], dtype=np.float64),
+            sum=np.asarray(cols[4], dtype=np.float64),
+            count=np.asarray(cols[5], dtype=np.int64),
+            last=np.asarray(cols[6], dtype=np.float64),
+            last_t=t,
         )
 
     def rows(self) -> list[tuple[int, int, float, float, float, int, float]]:

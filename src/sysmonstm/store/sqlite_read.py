@@ -83,20 +83,7 @@ def rollup_rows(
                 (*params, start_ms, end_ms),
             ).fetchall()
         )
-    if not rows:
-        return Buckets.empty()
-    cols = list(zip(*rows, strict=True))
-    t = np.asarray(cols[1], dtype=np.int64)
-    return Buckets(
-        series_ids=np.asarray(cols[0], dtype=np.int64),
-        t=t,
-        min=np.asarray(cols[2], dtype=np.float64),
-        max=np.asarray(cols[3], dtype=np.float64),
-        sum=np.asarray(cols[4], dtype=np.float64),
-        count=np.asarray(cols[5], dtype=np.int64),
-        last=np.asarray(cols[6], dtype=np.float64),
-        last_t=t,
-    )
+    return Buckets.from_rows(rows)
 
 
 class SqliteReader:
