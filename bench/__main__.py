@@ -410,7 +410,10 @@ def archive_jobs(opts: Options, server: pg.PgServer) -> list[Job]:
             "of `Archiver.run` (raw and rollup partitions); bytes per sample are every part "
             "(raw and rollups) over raw samples. The same batches also go through "
             "`PgWarm.write` and `rollup` into a fresh PostgreSQL database, for that warm "
-            "tier's bytes.",
+            "tier's bytes, and when they span less than a day, again repeated to fill one, "
+            "each copy right after the previous (PostgreSQL compresses nothing across rows, "
+            "so a day's bytes are a day's rows of these values and series); PostgreSQL bytes "
+            "are measured once per suite, as they do not vary from run to run.",
             command=f"python -m bench --only archive; alone: {alone}",
             unit="samples/s archived",
             ceilings=(ceiling.key,),
