@@ -25,6 +25,7 @@ from sysmonstm.store.model import (
 )
 from sysmonstm.store.pg_binary import float8_arrays
 from sysmonstm.store.pg_conn import Conn
+from sysmonstm.store.pg_m1 import hour_rows
 from sysmonstm.store.progress import M1, Span, read_spans, rollup_points
 from sysmonstm.store.rollup import Buckets, bucket_matrix
 
@@ -97,18 +98,13 @@ def _raw_buckets(series_id: int, times: Int64Array, values: np.ndarray, step: in
 
 
 # What each span of a rollup-tier read selects, as (tag, t, seq, min, max, sum, count, last)
-# rows: the stored hourly rows, the minutes of the series' hour rows and open minutes
-# (``pg_m1``), or the series' raw samples. Each span is bounded by
+# rows: the stored hourly rows, the series' open minutes (``pg_m1``; its hour rows are read
+# apart, as arrays), or the series' raw samples. Each span is bounded by
 # its own parameters, so the planner prunes every partition outside it.
 _SPAN_SQL = {
     Tier.H1: "SELECT 2, t, 0::int8, min, max, sum, count, last FROM h1"
     " WHERE series_id = $1 AND t >= {lo} AND t < {hi}",
-    Tier.M1: "SELECT 1, x.t, 0::int8, x.min, x.max, x.sum, x.count, x.last FROM m1 m"
-    " CROSS JOIN LATERAL (SELECT m.t + (u.i - 1) * 60000 AS t, u.* FROM unnest(m.min, m.max,"
-    " m.sum, m.count, m.last) WITH ORDINALITY AS u(min, max, sum, count, last, i)) x"
-    " WHERE m.series_id = $1 AND m.t > {lo}::int8 - 3600000 AND m.t < {hi}"
-    " AND x.count > 0 AND x.t >= {lo} AND x.t < {hi}"
-    " UNION ALL SELECT 1, t, 0::int8, min, max, sum, count, last FROM m1_open"
+    Tier.M1: "SELECT 1, t, 0::int8, min, max, sum, count, last FROM m1_open"
     " WHERE series_id = $1 AND t >= {lo} AND t < {hi}",
     Tier.RAW: "SELECT 0, r.t, r.seq, r.vals[l.pos], r.vals[l.pos], r.vals[l.pos], 1,"
     " r.vals[l.pos] FROM raw r"
@@ -122,10 +118,19 @@ _TAG = {Tier.RAW: 0, Tier.M1: 1, Tier.H1: 2}
 async def span_buckets(
     conn: Conn, source_id: int, series_id: int, spans: list[Span]
 ) -> list[Buckets]:
-    """The buckets of one series in ``spans`` (``progress.read_spans``), all read by one
-    statement: stored rollup rows as they are, raw samples rolled into 1-minute buckets."""
+    """The buckets of one series in ``spans`` (``progress.read_spans``), read by one
+    statement (stored rollup rows as they are, raw samples rolled into 1-minute buckets),
+    plus one per minute span for the series' hour rows, decoded by numpy (``pg_m1``)."""
     if not spans:
         return []
+    minutes = [s for s in spans if s.tier is Tier.M1]
+    hours = [await hour_rows(conn, series_id, s.start_ms, s.end_ms) for s in minutes]
+    return [b for b in hours if len(b)] + await _one_statement(conn, source_id, series_id, spans)
+
+
+async def _one_statement(
+    conn: Conn, source_id: int, series_id: int, spans: list[Span]
+) -> list[Buckets]:
     args: list[object] = [series_id]
     parts = []
     for span in spans:
