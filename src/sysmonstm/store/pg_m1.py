@@ -14,8 +14,8 @@ While an hour is open its minutes are narrow rows of ``m1_open`` (one per series
 minute, upserted as each minute is rolled up), so an hour row is written once, when the
 rollup job rolls that hour up into ``h1`` (``take_open`` then ``write_minutes``). A minute is
 in exactly one of the two tables; a read of one series takes both, its hour rows as
-``array_send`` bytes decoded by numpy (``hour_rows``: 480 rows for 20 days, not 28,800). Late samples for a closed hour rewrite
-its row, keeping the minutes they do not touch.
+``array_send`` bytes decoded by numpy (``hour_rows``: 480 rows for 20 days, not 28,800).
+Late samples for a closed hour rewrite its row, keeping the minutes they do not touch.
 
 Rows of ``m1`` go in and out as binary COPY built and parsed by numpy (``pg_binary``): no
 Python object per sample.
