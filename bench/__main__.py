@@ -370,7 +370,8 @@ def archive_jobs(opts: Options, server: pg.PgServer) -> list[Job]:
     hours = f"--hours {opts.archive_hours}"
     for name, data in _datasets(opts):
         where = (
-            f"an hour, kept in the repository as {opts.recording.relative_to(ROOT)}, 300 KB"
+            f"{archive.RECORDING_NOTE}, kept in the repository as "
+            f"{opts.recording.relative_to(ROOT)}"
             if opts.recording == archive.RECORDING
             else f"the recording {opts.recording}"
         )

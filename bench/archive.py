@@ -9,8 +9,8 @@ Data sets:
 
 - ``recorded``: this machine's real collector (``HostSampler``) sampled at its real cadence,
   one frame a second, as recorded by ``record`` (JSON lines, optionally xz-compressed); with
-  ``--recording``, or else the recording kept in the repository (``RECORDING``: an hour of
-  an idle 2-core VM, 57 series, 300 KB).
+  ``--recording``, or else the recording kept in the repository (``RECORDING``,
+  ``RECORDING_NOTE``).
 - ``demo``: simulated hosts (``domains/metrics/demo.py``: per-core CPU, memory, disks, NICs
   as mean-reverting walks, counters as rates), a day at 1 s.
 - ``walks``: full-precision random walks (``bench.workload.random_walk``, the ingest
@@ -55,8 +55,12 @@ from sysmonstm.store.model import Retention, SeriesBatch, SourceInfo, Tier
 from sysmonstm.store.warm_sqlite import SqliteWarm
 
 DAY_S = 86_400
-#: a real recording kept in the repository (``record --seconds 3600``, then ``xz -9``)
+#: a real recording kept in the repository (``record --seconds 9300``, cut, then ``xz -9``)
 RECORDING = Path(__file__).resolve().parent / "data" / "host-recording.jsonl.xz"
+RECORDING_NOTE = (
+    "1.7 h of a 2-core VM of the reference kind on 2026-12-05, while a working session's "
+    "tests and benchmarks ran beside it; 57 series; 390 KB"
+)
 T0_MS = 1_780_272_000_000  # 2026-06-01 00:00 UTC, so a simulated day is one raw partition
 _FRAMES_PER_BATCH = 3600
 _EVERYTHING_DUE = Retention(raw_ms=1, m1_ms=1, h1_ms=1)
