@@ -76,12 +76,12 @@ async def convert(conn: Conn) -> None:
         " JOIN series se ON se.id = m.series_id JOIN sources so ON so.id = se.source_id"
         " WHERE m.t >= so.h1_through"
     )
-    owner = {int(r[0]): int(r[1]) for r in await conn.fetch("SELECT id, source_id FROM series")}
+    sources = [int(r[0]) for r in await conn.fetch("SELECT id FROM sources ORDER BY id")]
     for name, _, _ in parts:
         parsed = parse_partition(str(name))
         assert parsed is not None
         _, start, end = parsed
-        for sid in sorted(set(owner.values())):
+        for sid in sources:
             for lo in range(start, end, _WEEK_MS):
                 b = await _narrow(conn, f"{name}_narrow", sid, lo, min(end, lo + _WEEK_MS))
                 await copy_rows(conn, str(name), encode(b))
